@@ -40,7 +40,7 @@ export function atomicWriteFileSync(path: string, data: string | Uint8Array, mod
   const tmp = tempNameFor(path);
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, data);
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -1,0 +1,447 @@
+/**
+ * The container lifecycle: create, start, stop, kill, wait, remove, rename, restart, and the
+ * exit handling that keeps state true. Every transition of one container runs under that
+ * container's lock, so an exit racing a stop or a remove is applied once, in order.
+ */
+import { mkdir, writeFile, readFile, chown, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { conflict, invalidParameter, isBerthError, BerthError, errorMessage } from '../util/errors.js';
+import { newId, randomName } from '../util/ids.js';
+import type { ImageService } from '../image/types.js';
+import type { ContainerLayerService } from '../snapshot/types.js';
+import type { ResolvedUser, RuntimeDriver, SpecInput } from '../runtime/types.js';
+import { ContainerStore, validateContainerName } from './store.js';
+import { initialState, isActive, type ContainerRecord } from './model.js';
+import { parseCreateBody } from './create.js';
+
+export interface EventSink {
+  publish(type: 'container', action: string, id: string, attributes?: Record<string, string>): void;
+}
+
+export interface ContainerDeps {
+  store: ContainerStore;
+  images: ImageService;
+  layers: ContainerLayerService;
+  runtime: RuntimeDriver;
+  buildSpec: (input: SpecInput) => object;
+  resolveUser: (rootfs: string, user: string) => Promise<ResolvedUser>;
+  /** 126, 127 or 125 for a runtime error message (docker's exit codes for run). */
+  classifyStartError: (message: string) => number;
+  events: EventSink;
+  /** Root for per-container runtime bundles (config.json, monitor files). */
+  bundleRoot: string;
+  debug: (message: string) => void;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+
+export class ContainerManager {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly exitWaiters = new Map<string, Array<(code: number) => void>>();
+  private readonly removeWaiters = new Map<string, Array<(code: number) => void>>();
+  private unsubscribeExit?: () => void;
+
+  constructor(private readonly deps: ContainerDeps) {}
+
+  get store(): ContainerStore {
+    return this.deps.store;
+  }
+
+  /** Serialises transitions per container. */
+  private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  /**
+   * Start-up recovery: containers that were running when the previous daemon died are either
+   * still running under their monitor (kept) or have exited meanwhile (their exit is read back).
+   */
+  async recover(): Promise<void> {
+    this.unsubscribeExit = this.deps.runtime.onExit((id) => void this.handleExit(id));
+    for (const record of this.deps.store.all()) {
+      if (!isActive(record.state.status)) continue;
+      const state = await this.deps.runtime.state(record.id).catch(() => undefined);
+      if (state && (state.status === 'running' || state.status === 'paused')) {
+        record.state.status = state.status;
+        record.state.pid = state.pid;
+        await this.deps.store.save(record);
+        continue;
+      }
+      await this.handleExit(record.id);
+    }
+  }
+
+  close(): void {
+    this.unsubscribeExit?.();
+  }
+
+  async create(body: Record<string, unknown>, requestedName: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    const imageRef = body.Image;
+    if (typeof imageRef !== 'string' || imageRef === '') throw invalidParameter('Config.Image: an image name is required');
+    const image = this.deps.images.resolve(imageRef);
+    const { config, hostConfig, argv } = parseCreateBody(body, image);
+
+    const id = newId();
+    const name = requestedName ? validateContainerName(requestedName) : randomName((n) => this.deps.store.nameTaken(n));
+    this.deps.store.reserveName(name, id);
+    try {
+      if (!config.Hostname) config.Hostname = id.slice(0, 12);
+      const dir = this.deps.store.dir(id);
+      await mkdir(dir, { recursive: true, mode: 0o710 });
+      await this.deps.layers.create(id);
+      const record: ContainerRecord = {
+        id,
+        name,
+        created: new Date().toISOString(),
+        image: image.id,
+        imageRef,
+        path: argv[0]!,
+        args: argv.slice(1),
+        config,
+        hostConfig,
+        state: initialState(),
+        restartCount: 0,
+        logPath: join(dir, `${id}-json.log`),
+        hostnamePath: join(dir, 'hostname'),
+        hostsPath: join(dir, 'hosts'),
+        resolvConfPath: join(dir, 'resolv.conf'),
+      };
+      await this.deps.store.save(record);
+      this.publish('create', record);
+      return { Id: id, Warnings: [] };
+    } catch (err) {
+      this.deps.store.releaseName(name);
+      await this.deps.layers.remove(id).catch(() => undefined);
+      await this.deps.store.delete(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async start(idOrName: string): Promise<'started' | 'alreadyRunning'> {
+    const record = this.deps.store.get(idOrName);
+    let started = false;
+    try {
+      return await this.withLock(record.id, async () => {
+        if (record.state.status === 'paused') throw conflict('cannot start a paused container, try unpause instead');
+        if (isActive(record.state.status)) return 'alreadyRunning';
+        if (record.state.status === 'removing' || record.state.status === 'dead') {
+          throw conflict(`container ${record.id} is marked for removal and cannot be started`);
+        }
+        started = true;
+        await this.startLocked(record);
+        return 'started';
+      });
+    } catch (err) {
+      // dockerd removes an --rm container whose start failed, and wakes `wait --condition removed`.
+      if (started && record.hostConfig.AutoRemove) {
+        for (const resolve of this.exitWaiters.get(record.id) ?? []) resolve(record.state.exitCode);
+        this.exitWaiters.delete(record.id);
+        await this.remove(record.id, { force: true, removeVolumes: true }).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private async startLocked(record: ContainerRecord): Promise<void> {
+    const { runtime, layers, images } = this.deps;
+    const bundleDir = join(this.deps.bundleRoot, record.id);
+    try {
+      // A previous run may have left runc state behind (a crash between exit and cleanup).
+      await runtime.delete(record.id, true).catch(() => undefined);
+      const layer = await layers.mount(record.id, images.layerPaths(record.image));
+      const user = await this.deps.resolveUser(layer.mergedDir, record.config.User ?? '');
+      const cwd = record.config.WorkingDir || '/';
+      await this.ensureWorkingDir(layer.mergedDir, cwd, user);
+      await this.writeEtcFiles(record);
+      const spec = this.deps.buildSpec({
+        rootfs: layer.mergedDir,
+        readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
+        args: [record.path, ...record.args],
+        env: withHome(record.config.Env ?? [], user),
+        cwd,
+        user,
+        hostname: record.config.Hostname ?? record.id.slice(0, 12),
+        domainname: record.config.Domainname || undefined,
+        tty: record.config.Tty === true,
+        mounts: [
+          { destination: '/etc/resolv.conf', type: 'bind', source: record.resolvConfPath, options: ['rbind', 'rprivate'] },
+          { destination: '/etc/hostname', type: 'bind', source: record.hostnamePath, options: ['rbind', 'rprivate'] },
+          { destination: '/etc/hosts', type: 'bind', source: record.hostsPath, options: ['rbind', 'rprivate'] },
+        ],
+        network: record.hostConfig.NetworkMode === 'host' ? 'host' : 'new',
+        capAdd: record.hostConfig.CapAdd ?? undefined,
+        capDrop: record.hostConfig.CapDrop ?? undefined,
+        privileged: record.hostConfig.Privileged === true,
+        cgroupsPath: `/berth/${record.id}`,
+        shmSize: record.hostConfig.ShmSize,
+      });
+      const { pid } = await runtime.create({
+        id: record.id,
+        bundleDir,
+        spec,
+        logPath: record.logPath,
+        tty: record.config.Tty === true,
+        openStdin: record.config.OpenStdin === true,
+      });
+      await runtime.start(record.id);
+      record.state = {
+        ...record.state,
+        status: 'running',
+        pid,
+        exitCode: 0,
+        error: '',
+        oomKilled: false,
+        startedAt: new Date().toISOString(),
+        stoppedByUser: false,
+      };
+      await this.deps.store.save(record);
+      this.publish('start', record);
+    } catch (err) {
+      const message = errorMessage(err);
+      const code = this.deps.classifyStartError(message);
+      await runtime.delete(record.id, true).catch(() => undefined);
+      await layers.unmount(record.id).catch(() => undefined);
+      record.state = { ...record.state, status: record.state.startedAt === '0001-01-01T00:00:00Z' ? 'created' : 'exited', exitCode: code === 125 ? 128 : code, error: message, pid: 0 };
+      if (code !== 125) record.state.status = 'exited';
+      await this.deps.store.save(record);
+      if (isBerthError(err) && err.kind !== 'system') throw err;
+      // dockerd reports a missing or non-executable entrypoint as a bad request (400); the CLI
+      // turns the message into exit 127/126.
+      throw new BerthError(code === 125 ? 'system' : 'invalidParameter', `failed to create task for container: OCI runtime create failed: ${message}`);
+    }
+    // The process may already have exited before we recorded it as running.
+    const exited = await runtime.exitStatus(record.id);
+    if (exited) void this.handleExit(record.id);
+  }
+
+  private async ensureWorkingDir(rootfs: string, cwd: string, user: ResolvedUser): Promise<void> {
+    if (cwd === '/') return;
+    const target = join(rootfs, cwd);
+    // Resolve against the rootfs only: a symlinked component must not lead outside it.
+    if (!target.startsWith(rootfs + '/')) throw invalidParameter(`invalid working directory: ${cwd}`);
+    try {
+      await stat(target);
+    } catch {
+      await mkdir(target, { recursive: true, mode: 0o755 });
+      await chown(target, user.uid, user.gid).catch(() => undefined);
+    }
+  }
+
+  private async writeEtcFiles(record: ContainerRecord): Promise<void> {
+    const hostname = record.config.Hostname ?? record.id.slice(0, 12);
+    await writeFile(record.hostnamePath, `${hostname}\n`);
+    await writeFile(
+      record.hostsPath,
+      `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`,
+    );
+    let resolv = '';
+    try {
+      // As docker does: the host's resolvers minus loopback ones, which mean nothing in a new netns.
+      resolv = (await readFile('/etc/resolv.conf', 'utf8'))
+        .split('\n')
+        .filter((line) => !/^\s*nameserver\s+(127\.|::1)/.test(line))
+        .join('\n');
+    } catch {
+      resolv = '';
+    }
+    await writeFile(record.resolvConfPath, resolv.endsWith('\n') || resolv === '' ? resolv : `${resolv}\n`);
+  }
+
+  /** Reads the monitor's record of an exit and applies it once. */
+  async handleExit(id: string): Promise<void> {
+    const record = this.deps.store.tryGet(id);
+    if (!record || record.id !== id) return;
+    await this.withLock(id, async () => {
+      if (!isActive(record.state.status)) return;
+      const exit = await this.deps.runtime.exitStatus(id);
+      const state = exit ? undefined : await this.deps.runtime.state(id).catch(() => undefined);
+      if (!exit && state && state.status !== 'stopped') return; // still running
+      record.state = {
+        ...record.state,
+        status: 'exited',
+        pid: 0,
+        // No exit recorded and no process: the monitor itself died; docker reports 255 then.
+        exitCode: exit ? exit.exitCode : 255,
+        oomKilled: exit?.oomKilled ?? false,
+        finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
+      };
+      await this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
+      await this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`));
+      await this.deps.store.save(record);
+      this.publish('die', record, { exitCode: String(record.state.exitCode) });
+      for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
+      this.exitWaiters.delete(id);
+    });
+    if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
+      await this.remove(id, { force: true, removeVolumes: true }).catch((err) => this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`));
+    }
+  }
+
+  async stop(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<'stopped' | 'notRunning'> {
+    const record = this.deps.store.get(idOrName);
+    if (!isActive(record.state.status)) return 'notRunning';
+    record.state.stoppedByUser = true;
+    const exited = this.waitNextExit(record.id);
+    const stopSignal = signal || record.config.StopSignal || 'SIGTERM';
+    const timeout = timeoutSeconds ?? (typeof record.config.StopTimeout === 'number' ? record.config.StopTimeout : DEFAULT_STOP_TIMEOUT_SECONDS);
+    if (record.state.status === 'paused') await this.deps.runtime.resume(record.id).catch(() => undefined);
+    await this.deps.runtime.kill(record.id, stopSignal).catch((err) => {
+      if (isBerthError(err, 'invalidParameter')) throw err;
+    });
+    if (timeout < 0) {
+      await exited;
+      return 'stopped';
+    }
+    const inTime = await Promise.race([exited.then(() => true), delay(timeout * 1000).then(() => false)]);
+    if (!inTime) {
+      await this.deps.runtime.kill(record.id, 'SIGKILL').catch(() => undefined);
+      await Promise.race([exited, this.pollExit(record.id)]);
+    }
+    return 'stopped';
+  }
+
+  async kill(idOrName: string, signal: string | undefined): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    if (!isActive(record.state.status)) throw conflict(`Container ${record.id} is not running`);
+    const sig = signal || 'SIGKILL';
+    await this.deps.runtime.kill(record.id, sig);
+    record.state.stoppedByUser = true;
+    this.publish('kill', record, { signal: String(sig) });
+  }
+
+  async restart(idOrName: string, timeoutSeconds?: number): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    await this.stop(record.id, timeoutSeconds);
+    await this.start(record.id);
+    this.publish('restart', record);
+  }
+
+  /** Resolves with the exit code once the condition holds (docker's wait conditions). */
+  wait(idOrName: string, condition: WaitCondition): { ready: Promise<number> } {
+    const record = this.deps.store.get(idOrName);
+    if (condition === 'removed') {
+      return { ready: new Promise((resolve) => this.pushWaiter(this.removeWaiters, record.id, resolve)) };
+    }
+    if (condition === 'not-running' && !isActive(record.state.status)) {
+      return { ready: Promise.resolve(record.state.exitCode) };
+    }
+    return { ready: this.waitNextExit(record.id) };
+  }
+
+  private waitNextExit(id: string): Promise<number> {
+    return new Promise((resolve) => this.pushWaiter(this.exitWaiters, id, resolve));
+  }
+
+  private pushWaiter(map: Map<string, Array<(code: number) => void>>, id: string, resolve: (code: number) => void): void {
+    const list = map.get(id) ?? [];
+    list.push(resolve);
+    map.set(id, list);
+  }
+
+  /** Safety net for a missed inotify event: poll the monitor's exit record. */
+  private async pollExit(id: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await delay(100);
+      const record = this.deps.store.tryGet(id);
+      if (!record || !isActive(record.state.status)) return;
+      if (await this.deps.runtime.exitStatus(id)) {
+        await this.handleExit(id);
+        return;
+      }
+    }
+  }
+
+  async remove(idOrName: string, options: { force: boolean; removeVolumes: boolean }): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    if (isActive(record.state.status)) {
+      if (!options.force) {
+        throw conflict(
+          `You cannot remove a ${record.state.status} container ${record.id}. Stop the container before attempting removal or force remove`,
+        );
+      }
+      const exited = this.waitNextExit(record.id);
+      if (record.state.status === 'paused') await this.deps.runtime.resume(record.id).catch(() => undefined);
+      await this.deps.runtime.kill(record.id, 'SIGKILL').catch(() => undefined);
+      await Promise.race([exited, this.pollExit(record.id)]);
+    }
+    await this.withLock(record.id, async () => {
+      if (!this.deps.store.tryGet(record.id)) return;
+      if (isActive(record.state.status)) throw conflict(`could not kill container ${record.id}`);
+      record.state.status = 'removing';
+      await this.deps.runtime.delete(record.id, true).catch(() => undefined);
+      await this.deps.layers.remove(record.id);
+      await this.deps.store.delete(record.id);
+      this.publish('destroy', record);
+      for (const resolve of this.removeWaiters.get(record.id) ?? []) resolve(record.state.exitCode);
+      this.removeWaiters.delete(record.id);
+    });
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    const name = validateContainerName(newName);
+    if (name === record.name) throw invalidParameter(`Renaming a container with the same name as its current name`);
+    await this.withLock(record.id, async () => {
+      this.deps.store.reserveName(name, record.id);
+      const oldName = record.name;
+      record.name = name;
+      try {
+        await this.deps.store.save(record);
+      } catch (err) {
+        record.name = oldName;
+        this.deps.store.releaseName(name);
+        throw err;
+      }
+      this.deps.store.releaseName(oldName);
+      this.publish('rename', record, { oldName: `/${oldName}` });
+    });
+  }
+
+  async prune(keep: (record: ContainerRecord) => boolean): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const record of this.deps.store.all()) {
+      if (isActive(record.state.status) || keep(record)) continue;
+      reclaimed += await this.deps.layers.sizeRw(record.id).catch(() => 0);
+      await this.remove(record.id, { force: false, removeVolumes: false });
+      deleted.push(record.id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+
+  /** Image removal asks this: is an image used by a container, and is that one running? */
+  imageUsage(imageId: string): { inUse: boolean; running: boolean; containerId?: string } {
+    const users = this.deps.store.all().filter((r) => r.image === imageId);
+    const running = users.find((r) => isActive(r.state.status));
+    const first = running ?? users[0];
+    return { inUse: users.length > 0, running: running !== undefined, containerId: first?.id };
+  }
+
+  private publish(action: string, record: ContainerRecord, extra: Record<string, string> = {}): void {
+    this.deps.events.publish('container', action, record.id, {
+      ...(record.config.Labels ?? {}),
+      image: record.imageRef,
+      name: record.name,
+      ...extra,
+    });
+  }
+}
+
+function withHome(env: string[], user: ResolvedUser): string[] {
+  if (env.some((e) => e.startsWith('HOME='))) return env;
+  return [...env, `HOME=${user.home || '/'}`];
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+

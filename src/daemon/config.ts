@@ -1,0 +1,131 @@
+/**
+ * berthd's configuration: dockerd's flags, overlaid on daemon.json (--config-file). As dockerd
+ * does, a key given both as a flag and in the file is an error rather than a silent override.
+ */
+import { readFile } from 'node:fs/promises';
+import { invalidParameter, isErrno } from '../util/errors.js';
+
+export interface DaemonConfig {
+  dataRoot: string;
+  execRoot: string;
+  hosts: string[];
+  pidfile: string;
+  configFile: string;
+  debug: boolean;
+  labels: string[];
+  runcPath: string;
+  conmonPath: string;
+}
+
+const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+
+interface FlagSpec {
+  key: keyof DaemonConfig;
+  names: string[];
+  kind: 'string' | 'bool' | 'list';
+  /** daemon.json key, as dockerd names it. */
+  fileKey: string;
+}
+
+const FLAGS: FlagSpec[] = [
+  { key: 'dataRoot', names: ['--data-root', '-g', '--graph'], kind: 'string', fileKey: 'data-root' },
+  { key: 'execRoot', names: ['--exec-root'], kind: 'string', fileKey: 'exec-root' },
+  { key: 'hosts', names: ['-H', '--host'], kind: 'list', fileKey: 'hosts' },
+  { key: 'pidfile', names: ['-p', '--pidfile'], kind: 'string', fileKey: 'pidfile' },
+  { key: 'configFile', names: ['--config-file'], kind: 'string', fileKey: '' },
+  { key: 'debug', names: ['-D', '--debug'], kind: 'bool', fileKey: 'debug' },
+  { key: 'labels', names: ['--label'], kind: 'list', fileKey: 'labels' },
+  { key: 'runcPath', names: ['--runc'], kind: 'string', fileKey: 'runc-path' },
+  { key: 'conmonPath', names: ['--conmon'], kind: 'string', fileKey: 'conmon-path' },
+];
+
+export const USAGE = `Usage:	berthd [OPTIONS]
+
+A self-sufficient runtime for containers, speaking the Docker Engine API.
+
+Options:
+      --config-file string   Daemon configuration file (default "${DEFAULT_CONFIG_FILE}")
+      --data-root string     Root directory of persistent Berth state (default "/var/lib/berth")
+  -D, --debug                Enable debug mode
+      --exec-root string     Root directory for execution state files (default "/run/berth")
+  -H, --host list            Daemon socket(s) to connect to (default unix:///run/berth/berth.sock)
+      --label list           Set key=value labels to the daemon
+  -p, --pidfile string       Path to use for daemon PID file (default "/run/berth.pid")
+      --runc string          Path of the runc binary (default "/usr/sbin/runc")
+      --conmon string        Path of the conmon monitor binary (default "/usr/bin/conmon")
+  -v, --version              Print version information and quit
+`;
+
+export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; flags: Partial<DaemonConfig> };
+
+export function parseDaemonArgs(argv: string[]): ParsedArgs {
+  const flags: Partial<Record<keyof DaemonConfig, unknown>> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--version' || arg === '-v') return { kind: 'version' };
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = FLAGS.find((f) => f.names.includes(name));
+    if (!spec) throw invalidParameter(`unknown flag: ${name}`);
+    if (spec.kind === 'bool') {
+      const value = eq > 0 ? arg.slice(eq + 1) : 'true';
+      if (!['true', 'false', '1', '0'].includes(value)) throw invalidParameter(`invalid argument "${value}" for "${name}" flag: parse error`);
+      flags[spec.key] = value === 'true' || value === '1';
+      continue;
+    }
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else value = argv[++i];
+    if (value === undefined) throw invalidParameter(`flag needs an argument: ${name}`);
+    if (spec.kind === 'list') flags[spec.key] = [...((flags[spec.key] as string[] | undefined) ?? []), value];
+    else flags[spec.key] = value;
+  }
+  return { kind: 'run', flags: flags as Partial<DaemonConfig> };
+}
+
+export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonConfig> {
+  const configFile = flags.configFile ?? DEFAULT_CONFIG_FILE;
+  let file: Record<string, unknown> = {};
+  try {
+    const text = await readFile(configFile, 'utf8');
+    try {
+      file = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: ${(err as Error).message}`);
+    }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: not a JSON object`);
+  } catch (err) {
+    // The default file is optional; one named explicitly must exist.
+    if (!(isErrno(err, 'ENOENT') && flags.configFile === undefined)) {
+      if (isErrno(err, 'ENOENT')) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: no such file`);
+      throw err;
+    }
+  }
+  const merged: Partial<Record<keyof DaemonConfig, unknown>> = {};
+  for (const spec of FLAGS) {
+    if (!spec.fileKey || !(spec.fileKey in file)) continue;
+    if (flags[spec.key] !== undefined) {
+      throw invalidParameter(
+        `unable to configure the Berth daemon with file ${configFile}: the following directives are specified both as a flag and in the configuration file: ${spec.fileKey}`,
+      );
+    }
+    const value = file[spec.fileKey];
+    const ok = spec.kind === 'bool' ? typeof value === 'boolean' : spec.kind === 'list' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === 'string';
+    if (!ok) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: "${spec.fileKey}" has the wrong type`);
+    merged[spec.key] = value;
+  }
+  const pick = <K extends keyof DaemonConfig>(key: K, fallback: DaemonConfig[K]): DaemonConfig[K] =>
+    (flags[key] ?? (merged[key] as DaemonConfig[K] | undefined) ?? fallback) as DaemonConfig[K];
+  return {
+    dataRoot: pick('dataRoot', '/var/lib/berth'),
+    execRoot: pick('execRoot', '/run/berth'),
+    hosts: pick('hosts', ['unix:///run/berth/berth.sock']),
+    pidfile: pick('pidfile', '/run/berth.pid'),
+    configFile,
+    debug: pick('debug', false),
+    labels: pick('labels', []),
+    runcPath: pick('runcPath', '/usr/sbin/runc'),
+    conmonPath: pick('conmonPath', '/usr/bin/conmon'),
+  };
+}

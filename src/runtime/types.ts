@@ -72,6 +72,8 @@ export interface CreateOptions {
   logPath: string;
   tty: boolean;
   openStdin: boolean;
+  /** docker's StdinOnce: close the container's stdin when the first attached client detaches (default true). */
+  stdinOnce?: boolean;
 }
 
 export interface RuntimeDriver {

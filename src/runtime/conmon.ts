@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { systemError } from '../util/errors.js';
+import { runtimeErrorMessage } from './start-error.js';
+
+export interface MonitorLaunch {
+  conmonPath: string;
+  runcPath: string;
+  runcRoot: string;
+  id: string;
+  bundleDir: string;
+  /** Where conmon's monitor process writes its own pid. */
+  conmonPidFile: string;
+  /** Where runc writes the container's init pid. */
+  containerPidFile: string;
+  logPath: string;
+  exitDir: string;
+  persistDir: string;
+  socketDir: string;
+  tty: boolean;
+  openStdin: boolean;
+  /** Keep the container's stdin open when an attached client goes away (docker's StdinOnce=false). */
+  leaveStdinOpen: boolean;
+}
+
+/** The outcome conmon reports on its sync pipe once `runc create` has finished. */
+export type MonitorReport = { ok: true; pid: number } | { ok: false; message: string };
+
+/** fd number of the sync pipe in conmon: stdio 0-2 are /dev/null, the pipe is the 4th slot. */
+const SYNC_PIPE_FD = 3;
+
+export function conmonArgs(l: MonitorLaunch): string[] {
+  const args = [
+    '--api-version', '1',
+    '-c', l.id,
+    '-u', l.id,
+    '-n', l.id,
+    '-r', l.runcPath,
+    '-b', l.bundleDir,
+    '-p', l.containerPidFile,
+    '--conmon-pidfile', l.conmonPidFile,
+    '-l', `k8s-file:${l.logPath}`,
+    '--exit-dir', l.exitDir,
+    '--persist-dir', l.persistDir,
+    '--socket-dir-path', l.socketDir,
+    '--log-level', 'warning',
+    // conmon puts runtime args before the subcommand, so runc keeps its state under our root.
+    `--runtime-arg=--root=${l.runcRoot}`,
+  ];
+  if (l.tty) args.push('--terminal');
+  if (l.openStdin) args.push('--stdin');
+  if (l.openStdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
+  return args;
+}
+
+/** conmon writes one JSON line: {"data": PID} or {"data": -1, "message": "runc's stderr"}. */
+export function parseSyncMessage(line: string): MonitorReport {
+  let parsed: { data?: unknown; message?: unknown };
+  try {
+    parsed = JSON.parse(line) as { data?: unknown; message?: unknown };
+  } catch {
+    return { ok: false, message: `conmon sent an unreadable status: ${line}` };
+  }
+  if (typeof parsed.data === 'number' && parsed.data > 0) return { ok: true, pid: parsed.data };
+  const raw = typeof parsed.message === 'string' ? parsed.message : `conmon reported ${String(parsed.data)}`;
+  return { ok: false, message: runtimeErrorMessage(raw) };
+}
+
+/** Resolves with the first line on the stream, or undefined if it ends first. */
+function firstLine(stream: Readable, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let buffered = '';
+    const finish = (value: string | undefined) => {
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      stream.destroy();
+      resolve(value);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffered += chunk;
+      const newline = buffered.indexOf('\n');
+      if (newline !== -1) finish(buffered.slice(0, newline));
+    });
+    stream.on('end', () => finish(buffered.trim() === '' ? undefined : buffered));
+    stream.on('error', () => finish(undefined));
+  });
+}
+
+function collect(stream: Readable | null): Promise<string> {
+  return new Promise((resolve) => {
+    if (!stream) return resolve('');
+    const chunks: Buffer[] = [];
+    stream.on('data', (b: Buffer) => chunks.push(b));
+    stream.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/**
+ * Starts conmon, which double-forks into its own session (so the monitor and the container
+ * outlive the daemon, even a kill -9 of it) and runs `runc create`. Readiness comes over the
+ * _OCI_SYNCPIPE fd protocol, podman's way: the first line says the container pid or carries
+ * runc's error. The direct child exits as soon as it has forked the monitor and written the
+ * monitor's pid to --conmon-pidfile.
+ */
+export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
+  const child = spawn(l.conmonPath, conmonArgs(l), {
+    cwd: l.bundleDir,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: String(SYNC_PIPE_FD) },
+  });
+  child.unref();
+  const spawned = new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err) => reject(systemError(`cannot run ${l.conmonPath}: ${err.message}`, err)));
+    child.once('exit', (code) => resolve(code));
+  });
+  const stderr = collect(child.stderr);
+  const syncPipe = child.stdio[SYNC_PIPE_FD] as Readable;
+
+  const [line, exitCode] = await Promise.all([firstLine(syncPipe, timeoutMs), spawned]);
+  const monitorPid = await readPid(l.conmonPidFile);
+  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid };
+  const detail = (await stderr).trim();
+  const reason =
+    exitCode !== 0
+      ? `conmon exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}`
+      : `conmon did not report the container within ${timeoutMs} ms`;
+  return { report: { ok: false, message: reason }, monitorPid };
+}
+
+export async function readPid(path: string): Promise<number | undefined> {
+  try {
+    const pid = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

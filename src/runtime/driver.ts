@@ -1,0 +1,254 @@
+import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { CreateOptions, ExitStatus, RuntimeDriver, RuntimeState } from './types.js';
+import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
+import { BerthError, invalidParameter, isErrno } from '../util/errors.js';
+import { Runc } from './runc.js';
+import { launchMonitor, readPid } from './conmon.js';
+import { CONTAINER_ID_PATTERN, ExitWatcher, readExitStatus } from './exits.js';
+import { parseSignal } from './signals.js';
+import { RuntimeStartError } from './errors.js';
+
+export interface RuncDriverOptions {
+  /** Root for runtime state that must not outlive a reboot (runc state, exits, sockets). */
+  execRoot: string;
+  runcPath?: string;
+  conmonPath?: string;
+  /** How long `runc create` may take before create() gives up (default 60 s). */
+  createTimeoutMs?: number;
+}
+
+/** What create() remembers about a monitor, so later calls that only get an id can find it. */
+interface MonitorRecord {
+  bundleDir: string;
+  monitorPid?: number;
+}
+
+/** Files conmon leaves in the bundle directory; removed before a new run and on delete. */
+const BUNDLE_MONITOR_FILES = ['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'];
+
+const MONITOR_EXIT_WAIT_MS = 10_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * True while PID is a live conmon for this container. Checking the command line guards against
+ * a recycled pid; a zombie (parent not yet reaped it) counts as gone.
+ */
+async function monitorAlive(pid: number, id: string): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return (argv[0] ?? '').endsWith('conmon') && argv.includes(id);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs containers with runc, each under its own conmon. Layout under execRoot:
+ *   runc/            runc --root (container state)
+ *   exits/ID         exit status written by conmon (watched for onExit)
+ *   persist/ID/      conmon's persist dir: 'exit' and, after an OOM kill, 'oom'
+ *   socket/ID        conmon's short symlink to the bundle, for the attach socket
+ *   monitors/ID.json bundle dir and conmon pid of each container
+ */
+export class RuncDriver implements RuntimeDriver {
+  readonly execRoot: string;
+  readonly runcPath: string;
+  readonly conmonPath: string;
+  private readonly createTimeoutMs: number;
+  private readonly runc: Runc;
+  private readonly exits: ExitWatcher;
+
+  constructor(options: RuncDriverOptions) {
+    this.execRoot = options.execRoot;
+    this.runcPath = options.runcPath ?? '/usr/sbin/runc';
+    this.conmonPath = options.conmonPath ?? '/usr/bin/conmon';
+    this.createTimeoutMs = options.createTimeoutMs ?? 60_000;
+    this.runc = new Runc(this.runcPath, join(this.execRoot, 'runc'));
+    this.exits = new ExitWatcher(this.exitDir);
+  }
+
+  get runcRoot(): string {
+    return join(this.execRoot, 'runc');
+  }
+
+  get exitDir(): string {
+    return join(this.execRoot, 'exits');
+  }
+
+  persistDir(id: string): string {
+    return join(this.execRoot, 'persist', id);
+  }
+
+  /**
+   * The container's attach socket (SOCK_SEQPACKET, served by conmon while it runs), reached
+   * through conmon's short symlink so the path stays under the 108-byte sun_path limit.
+   */
+  attachSocketPath(id: string): string {
+    return join(this.execRoot, 'socket', id, 'attach');
+  }
+
+  /** The fifo conmon reads terminal resizes from ("1 HEIGHT WIDTH\n"). */
+  async controlFifoPath(id: string): Promise<string | undefined> {
+    const record = await this.record(id);
+    return record ? join(record.bundleDir, 'ctl') : undefined;
+  }
+
+  private recordPath(id: string): string {
+    return join(this.execRoot, 'monitors', `${id}.json`);
+  }
+
+  private record(id: string): Promise<MonitorRecord | undefined> {
+    return readJsonIfExists<MonitorRecord>(this.recordPath(id));
+  }
+
+  private checkId(id: string): void {
+    if (!CONTAINER_ID_PATTERN.test(id)) throw invalidParameter(`invalid container id: ${JSON.stringify(id)}`);
+  }
+
+  async create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }> {
+    const { id, bundleDir } = options;
+    this.checkId(id);
+    const persistDir = this.persistDir(id);
+    const socketDir = join(this.execRoot, 'socket');
+    await Promise.all(
+      [this.runcRoot, this.exitDir, socketDir, dirname(this.recordPath(id)), bundleDir, dirname(options.logPath)].map((d) =>
+        mkdir(d, { recursive: true }),
+      ),
+    );
+    // A restarted container reuses its id and bundle: stale exit records would read as a new exit.
+    await this.removeMonitorFiles(id, bundleDir);
+    await mkdir(persistDir, { recursive: true });
+    await atomicWriteJson(join(bundleDir, 'config.json'), options.spec);
+
+    const { report, monitorPid } = await launchMonitor(
+      {
+        conmonPath: this.conmonPath,
+        runcPath: this.runcPath,
+        runcRoot: this.runcRoot,
+        id,
+        bundleDir,
+        conmonPidFile: join(bundleDir, 'conmon.pid'),
+        containerPidFile: join(bundleDir, 'pidfile'),
+        logPath: options.logPath,
+        exitDir: this.exitDir,
+        persistDir,
+        socketDir,
+        tty: options.tty,
+        openStdin: options.openStdin,
+        leaveStdinOpen: options.stdinOnce === false,
+      },
+      this.createTimeoutMs,
+    );
+    if (!report.ok) {
+      await this.abandon(id, bundleDir, monitorPid);
+      throw new RuntimeStartError(`OCI runtime create failed: ${report.message}`);
+    }
+    if (monitorPid === undefined) {
+      await this.abandon(id, bundleDir, monitorPid);
+      throw new RuntimeStartError('OCI runtime create failed: conmon did not write its pid file');
+    }
+    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord);
+    return { pid: report.pid, monitorPid };
+  }
+
+  /** Undo a half-made container so the id can be used again. */
+  private async abandon(id: string, bundleDir: string, monitorPid: number | undefined): Promise<void> {
+    await this.runc.delete(id, true).catch(() => undefined);
+    if (monitorPid !== undefined) await this.stopMonitor(monitorPid, id);
+    await this.removeMonitorFiles(id, bundleDir);
+  }
+
+  async start(id: string): Promise<void> {
+    this.checkId(id);
+    try {
+      await this.runc.start(id);
+    } catch (err) {
+      if (err instanceof BerthError && err.kind === 'system') {
+        throw new RuntimeStartError(`OCI runtime start failed: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  async kill(id: string, signal: string | number): Promise<void> {
+    this.checkId(id);
+    await this.runc.kill(id, parseSignal(signal));
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    this.checkId(id);
+    const state = await this.runc.state(id);
+    return state ? { status: state.status, pid: state.pid } : undefined;
+  }
+
+  async pause(id: string): Promise<void> {
+    this.checkId(id);
+    await this.runc.pause(id);
+  }
+
+  async resume(id: string): Promise<void> {
+    this.checkId(id);
+    await this.runc.resume(id);
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    this.checkId(id);
+    const record = await this.record(id);
+    await this.runc.delete(id, force);
+    // After a forced delete conmon still has to notice the kill and write the exit file; wait
+    // for it so that file doesn't reappear after the cleanup below.
+    const monitorPid = record?.monitorPid ?? (record ? await readPid(join(record.bundleDir, 'conmon.pid')) : undefined);
+    if (monitorPid !== undefined) await this.stopMonitor(monitorPid, id);
+    await this.removeMonitorFiles(id, record?.bundleDir);
+    await rm(this.recordPath(id), { force: true });
+  }
+
+  /** Waits for conmon to finish on its own, and kills it only if it hangs on. */
+  private async stopMonitor(pid: number, id: string): Promise<void> {
+    const deadline = Date.now() + MONITOR_EXIT_WAIT_MS;
+    while (Date.now() < deadline) {
+      if (!(await monitorAlive(pid, id))) return;
+      await sleep(25);
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      if (!isErrno(err, 'ESRCH')) throw err;
+    }
+  }
+
+  private async removeMonitorFiles(id: string, bundleDir: string | undefined): Promise<void> {
+    this.exits.forget(id);
+    const paths = [join(this.exitDir, id), join(this.execRoot, 'socket', id)];
+    if (bundleDir) paths.push(...BUNDLE_MONITOR_FILES.map((f) => join(bundleDir, f)));
+    await Promise.all(
+      paths.map((p) =>
+        unlink(p).catch((err: unknown) => {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }),
+      ),
+    );
+    await rm(this.persistDir(id), { recursive: true, force: true });
+  }
+
+  async exitStatus(id: string): Promise<ExitStatus | undefined> {
+    this.checkId(id);
+    return readExitStatus(this.exitDir, this.persistDir(id), id);
+  }
+
+  /**
+   * Subscribes to exits recorded by any of this exec root's monitors, including ones started by
+   * an earlier daemon. Exits that happened before subscribing are not replayed: after
+   * subscribing, call exitStatus() for the containers believed to be running.
+   */
+  onExit(callback: (id: string) => void): () => void {
+    return this.exits.subscribe(callback);
+  }
+}

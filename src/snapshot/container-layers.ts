@@ -1,0 +1,105 @@
+/**
+ * Per-container writable layers: ROOT/containers/<id>/{upper,work,merged}, mounted as
+ * overlay(lowerdir=image layers, upperdir=upper, workdir=work) on merged.
+ */
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { invalidParameter, isErrno } from '../util/errors.js';
+import { MOUNT_DATA_MAX, isMountPoint, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
+import { contentSize } from './disk-usage.js';
+import type { ContainerLayer, ContainerLayerService } from './types.js';
+
+const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Longest directory that contains every path (by whole components). */
+function commonDirectory(paths: string[]): string {
+  let common = dirname(paths[0]!);
+  while (!paths.every((p) => p.startsWith(common.endsWith(sep) ? common : common + sep))) {
+    const up = dirname(common);
+    if (up === common) break;
+    common = up;
+  }
+  return common;
+}
+
+export class OverlayContainerLayers implements ContainerLayerService {
+  readonly containersDir: string;
+
+  private constructor(root: string) {
+    this.containersDir = join(root, 'containers');
+  }
+
+  static async open(root: string): Promise<OverlayContainerLayers> {
+    const service = new OverlayContainerLayers(root);
+    await mkdir(service.containersDir, { recursive: true, mode: 0o710 });
+    return service;
+  }
+
+  private dir(containerId: string): string {
+    if (!CONTAINER_ID_RE.test(containerId) || containerId === '.' || containerId === '..') {
+      throw invalidParameter(`invalid container ID ${JSON.stringify(containerId)} for a container layer`);
+    }
+    return join(this.containersDir, containerId);
+  }
+
+  paths(containerId: string): ContainerLayer {
+    const dir = this.dir(containerId);
+    return { mergedDir: join(dir, 'merged'), upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+  }
+
+  async create(containerId: string): Promise<ContainerLayer> {
+    const layer = this.paths(containerId);
+    await mkdir(layer.upperDir, { recursive: true, mode: 0o755 });
+    await mkdir(layer.workDir, { recursive: true, mode: 0o700 });
+    await mkdir(layer.mergedDir, { recursive: true, mode: 0o755 });
+    return layer;
+  }
+
+  async isMounted(containerId: string): Promise<boolean> {
+    return isMountPoint(this.paths(containerId).mergedDir);
+  }
+
+  async mount(containerId: string, lowerDirs: string[]): Promise<ContainerLayer> {
+    const layer = await this.create(containerId);
+    if (await isMountPoint(layer.mergedDir)) return layer;
+    let lowers = lowerDirs;
+    if (lowers.length === 0) {
+      // Overlay needs a lowerdir; an image with no layers (FROM scratch) gets an empty one.
+      const empty = join(this.dir(containerId), 'empty');
+      await mkdir(empty, { recursive: true, mode: 0o755 });
+      lowers = [empty];
+    }
+    const options: OverlayMountOptions = { lowerDirs: lowers, upperDir: layer.upperDir, workDir: layer.workDir, target: layer.mergedDir };
+    if (overlayMountData(options).length > MOUNT_DATA_MAX) {
+      // mount(2) data is limited to a page; paths relative to the mount's working directory
+      // keep many-layer images under it.
+      const cwd = commonDirectory(lowers);
+      options.cwd = cwd;
+      options.lowerDirs = lowers.map((l) => relative(cwd, l));
+    }
+    await mountOverlay(options);
+    return layer;
+  }
+
+  async unmount(containerId: string): Promise<void> {
+    const { mergedDir } = this.paths(containerId);
+    if (!(await isMountPoint(mergedDir))) return;
+    await unmount(mergedDir);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await this.unmount(containerId);
+    const dir = this.dir(containerId);
+    // An empty merged dir proves the unmount took effect before anything recursive runs.
+    try {
+      await rmdir(join(dir, 'merged'));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async sizeRw(containerId: string): Promise<number> {
+    return contentSize(this.paths(containerId).upperDir);
+  }
+}

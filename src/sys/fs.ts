@@ -1,0 +1,98 @@
+/**
+ * Filesystem operations Node cannot do by itself (device nodes, arbitrary xattrs, mounts),
+ * done by spawning the standard tools. Kept tiny so callers never build command lines.
+ */
+import { readFile } from 'node:fs/promises';
+import { execTool, execToolChecked } from './exec.js';
+import { systemError } from '../util/errors.js';
+
+export type DeviceKind = 'char' | 'block' | 'fifo';
+
+/** mknod(2) through mknod(1). The node gets exactly `mode`, regardless of the umask. */
+export async function makeNode(path: string, kind: DeviceKind, mode: number, major = 0, minor = 0): Promise<void> {
+  const modeArg = ['-m', (mode & 0o7777).toString(8)];
+  if (kind === 'fifo') {
+    await execToolChecked('mknod', [...modeArg, '--', path, 'p']);
+    return;
+  }
+  await execToolChecked('mknod', [...modeArg, '--', path, kind === 'char' ? 'c' : 'b', String(major), String(minor)]);
+}
+
+/** Sets one extended attribute without following a symlink at `path`. */
+export async function setXattr(path: string, name: string, value: Buffer): Promise<void> {
+  // Hex keeps binary values and values starting with "0x"/"0s" intact.
+  const encoded = value.length === 0 ? '""' : `0x${value.toString('hex')}`;
+  await execToolChecked('setfattr', ['-h', '-n', name, '-v', encoded, '--', path]);
+}
+
+/** Reads one extended attribute (no symlink following); undefined when it is not set. */
+export async function getXattr(path: string, name: string): Promise<Buffer | undefined> {
+  const result = await execTool('getfattr', ['-h', '--absolute-names', '-e', 'hex', '-n', name, '--', path]);
+  if (result.code !== 0) {
+    if (/No such attribute|No data available/i.test(result.stderr)) return undefined;
+    throw systemError(`getfattr ${name} ${path}: ${result.stderr.trim()}`);
+  }
+  const line = result.stdout.split('\n').find((l) => l.startsWith(`${name}=`));
+  if (line === undefined) return undefined;
+  const raw = line.slice(name.length + 1);
+  if (raw.startsWith('0x')) return Buffer.from(raw.slice(2), 'hex');
+  if (raw.startsWith('"') && raw.endsWith('"')) return Buffer.from(raw.slice(1, -1));
+  return Buffer.from(raw);
+}
+
+export interface OverlayMountOptions {
+  /** Lower directories, topmost first; relative paths are resolved against `cwd`. */
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+  target: string;
+  /** Working directory of the mount process, so that relative lowerdirs stay short. */
+  cwd?: string;
+}
+
+/** The kernel copies mount(2) data into one page; longer option strings are refused. */
+export const MOUNT_DATA_MAX = 4096 - 1;
+
+export function overlayMountData(options: OverlayMountOptions): string {
+  return `lowerdir=${options.lowerDirs.join(':')},upperdir=${options.upperDir},workdir=${options.workDir}`;
+}
+
+export async function mountOverlay(options: OverlayMountOptions): Promise<void> {
+  const data = overlayMountData(options);
+  if (data.length > MOUNT_DATA_MAX) {
+    throw systemError(`overlay mount options are ${data.length} bytes, more than the kernel's ${MOUNT_DATA_MAX}-byte limit (too many layers)`);
+  }
+  await execToolChecked('mount', ['-t', 'overlay', 'overlay', '-o', data, options.target], options.cwd ? { cwd: options.cwd } : {});
+}
+
+/** Unmounts `target`; a busy mount is detached lazily, as docker does for overlay. */
+export async function unmount(target: string): Promise<void> {
+  const result = await execTool('umount', [target]);
+  if (result.code === 0) return;
+  if (/not mounted/i.test(result.stderr)) return;
+  if (/busy/i.test(result.stderr)) {
+    await execToolChecked('umount', ['-l', target]);
+    return;
+  }
+  throw systemError(`umount ${target}: ${result.stderr.trim()}`);
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Mount points currently visible to this process, from /proc/self/mountinfo. */
+export async function listMountPoints(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const points: string[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length > 4) points.push(unescapeMountPath(fields[4]!));
+  }
+  return points;
+}
+
+export async function isMountPoint(path: string): Promise<boolean> {
+  return (await listMountPoints()).includes(path);
+}

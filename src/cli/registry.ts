@@ -1,0 +1,70 @@
+import type { CommandSpec } from './command.js';
+
+/**
+ * Every command is loaded on demand so `berth version` parses only what it runs. The short
+ * descriptions live here too, so `berth --help` never loads a command module.
+ */
+export interface Entry {
+  short: string;
+  load: () => Promise<CommandSpec>;
+}
+
+const ps: Entry = { short: 'List containers', load: async () => (await import('./commands/ps.js')).command };
+const run: Entry = { short: 'Create and run a new container from an image', load: async () => (await import('./commands/run.js')).command };
+const create: Entry = { short: 'Create a new container', load: async () => (await import('./commands/create.js')).command };
+const start: Entry = { short: 'Start one or more stopped containers', load: async () => (await import('./commands/start.js')).command };
+const stop: Entry = { short: 'Stop one or more running containers', load: async () => (await import('./commands/lifecycle.js')).stop };
+const restart: Entry = { short: 'Restart one or more containers', load: async () => (await import('./commands/lifecycle.js')).restart };
+const kill: Entry = { short: 'Kill one or more running containers', load: async () => (await import('./commands/lifecycle.js')).kill };
+const rm: Entry = { short: 'Remove one or more containers', load: async () => (await import('./commands/rm.js')).command };
+const wait: Entry = { short: 'Block until one or more containers stop, then print their exit codes', load: async () => (await import('./commands/wait.js')).command };
+const logs: Entry = { short: 'Fetch the logs of a container', load: async () => (await import('./commands/logs.js')).command };
+const rename: Entry = { short: 'Rename a container', load: async () => (await import('./commands/rename.js')).command };
+const images: Entry = { short: 'List images', load: async () => (await import('./commands/images.js')).command };
+const rmi: Entry = { short: 'Remove one or more images', load: async () => (await import('./commands/rmi.js')).command };
+const tag: Entry = { short: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: async () => (await import('./commands/tag.js')).command };
+const importCmd: Entry = { short: 'Import the contents from a tarball to create a filesystem image', load: async () => (await import('./commands/import.js')).command };
+const history: Entry = { short: 'Show the history of an image', load: async () => (await import('./commands/history.js')).command };
+const events: Entry = { short: 'Get real time events from the server', load: async () => (await import('./commands/events.js')).command };
+const info: Entry = { short: 'Display system-wide information', load: async () => (await import('./commands/info.js')).command };
+const version: Entry = { short: 'Show the Berth version information', load: async () => (await import('./commands/version.js')).command };
+const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
+
+export const TOP: Record<string, Entry> = {
+  run, ps, images, version, info, create, events, history, import: importCmd, inspect, kill, logs, rename,
+  restart, rm, rmi, start, stop, tag, wait,
+};
+
+export const COMMON = ['run', 'ps', 'images', 'version', 'info'];
+
+export interface Group {
+  short: string;
+  commands: Record<string, Entry>;
+}
+
+const containerPrune: Entry = { short: 'Remove all stopped containers', load: async () => (await import('./commands/prune.js')).containerPrune };
+const imagePrune: Entry = { short: 'Remove unused images', load: async () => (await import('./commands/prune.js')).imagePrune };
+
+export const GROUPS: Record<string, Group> = {
+  container: {
+    short: 'Manage containers',
+    commands: {
+      create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
+      kill, logs, ls: ps, list: ps, ps, prune: containerPrune, rename, restart, rm, remove: rm, run, start, stop, wait,
+    },
+  },
+  image: {
+    short: 'Manage images',
+    commands: {
+      history, import: importCmd, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
+      ls: images, list: images, prune: imagePrune, rm: rmi, remove: rmi, tag,
+    },
+  },
+  system: {
+    short: 'Manage Berth',
+    commands: { events, info },
+  },
+};
+
+/** Names hidden from group help because they are aliases of a listed name. */
+export const HIDDEN_ALIASES = new Set(['list', 'ps', 'remove']);

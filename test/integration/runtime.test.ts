@@ -195,6 +195,18 @@ describe('runc driver (integration)', { skip: canRun ? false : 'needs root, /bin
     assert.equal(await driver.exitStatus(c.id), undefined);
   });
 
+  it('holds an open stdin for interactive containers so cat keeps waiting', async () => {
+    const id = newId();
+    const input = await specFor(['cat']);
+    await driver.create({ id, bundleDir: join(tmp, 'bundles', id), spec: buildSpec(input), logPath: join(tmp, 'logs', `${id}.log`), tty: false, openStdin: true });
+    await driver.start(id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await driver.state(id))?.status, 'running');
+    assert.ok(existsSync(driver.attachSocketPath(id)), 'conmon serves the attach socket');
+    await driver.delete(id, true);
+    assert.deepEqual(conmonsFor(id), []);
+  });
+
   it('fails create with exit code 127 for a missing command and 126 for a non-executable one', async () => {
     writeFileSync(join(rootfs, 'bin/not-executable'), '#!/bin/sh\necho no\n', { mode: 0o644 });
     const missing = newId();
@@ -237,6 +249,21 @@ describe('runc driver (integration)', { skip: canRun ? false : 'needs root, /bin
     assert.match(log, /stdout F HOME=\/home\/app/);
     const hard = readHostRlimits()['RLIMIT_NOFILE']!.hard;
     assert.match(log, new RegExp(`stdout F ${Math.min(1048576, hard)}$`, 'm'));
+    await driver.delete(c.id, false);
+  });
+
+  it('runs with the host network on a read-only rootfs, with /proc/kcore masked', async () => {
+    const script = 'echo > /written || echo readonly; [ -s /proc/kcore ] && echo kcore-visible; cat /proc/sys/kernel/hostname; exit 42';
+    const c = await createContainer(['sh', '-c', script], { network: 'host', readonlyRootfs: true });
+    const exited = exitOf(c.id);
+    await driver.start(c.id);
+    await exited;
+    const log = readFileSync(c.logPath, 'utf8');
+    assert.match(log, /stdout F readonly$/m);
+    assert.doesNotMatch(log, /kcore-visible/);
+    assert.match(log, /stdout F berthtest$/m);
+    assert.equal((await driver.exitStatus(c.id))?.exitCode, 42);
+    assert.equal(existsSync(join(rootfs, 'written')), false);
     await driver.delete(c.id, false);
   });
 

@@ -5,7 +5,11 @@ import { classifyStartError, runtimeErrorMessage } from '../../src/runtime/start
 import { RuntimeStartError } from '../../src/runtime/errors.js';
 import { parseProcLimits, normalizeRlimitType } from '../../src/runtime/rlimits.js';
 import { conmonArgs, parseSyncMessage } from '../../src/runtime/conmon.js';
+import { ExitWatcher, readExitStatus } from '../../src/runtime/exits.js';
 import { isBerthError } from '../../src/util/errors.js';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('parseSignal', () => {
   it('accepts names with and without SIG, any case, and numbers', () => {
@@ -100,5 +104,70 @@ Max processes             96365                96365                processes
     assert.deepEqual(limits['RLIMIT_NPROC'], { soft: 96365, hard: 96365 });
     assert.equal(normalizeRlimitType('nofile'), 'RLIMIT_NOFILE');
     assert.equal(normalizeRlimitType('RLIMIT_CORE'), 'RLIMIT_CORE');
+  });
+});
+
+describe('ExitWatcher and readExitStatus', () => {
+  /** Writes like conmon (g_file_set_contents): a temp name next to the target, then a rename. */
+  function writeLikeConmon(dir: string, id: string, content: string): void {
+    const temp = join(dir, `${id}.X1Y2Z3`);
+    writeFileSync(temp, content);
+    renameSync(temp, join(dir, id));
+  }
+
+  function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const tick = () => {
+        if (check()) return resolve();
+        if (Date.now() - started > timeoutMs) return reject(new Error('timed out'));
+        setTimeout(tick, 20);
+      };
+      tick();
+    });
+  }
+
+  it('reports each exit once, ignores temp names, and reports a rerun under the same id', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-exits-'));
+    const exitDir = join(root, 'exits');
+    const watcher = new ExitWatcher(exitDir);
+    const seen: string[] = [];
+    const unsubscribe = watcher.subscribe((id) => seen.push(id));
+    try {
+      writeLikeConmon(exitDir, 'c1', '3');
+      writeLikeConmon(exitDir, 'c2', '137');
+      await waitFor(() => seen.length >= 2);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual([...seen].sort(), ['c1', 'c2']);
+
+      const persist = join(root, 'persist', 'c2');
+      mkdirSync(persist, { recursive: true });
+      writeFileSync(join(persist, 'oom'), '');
+      const status = await readExitStatus(exitDir, persist, 'c2');
+      assert.equal(status?.exitCode, 137);
+      assert.equal(status?.oomKilled, true);
+      assert.ok(status?.finishedAt instanceof Date);
+      assert.equal(await readExitStatus(exitDir, join(root, 'persist', 'none'), 'none'), undefined);
+
+      unlinkSync(join(exitDir, 'c1'));
+      watcher.forget('c1');
+      writeLikeConmon(exitDir, 'c1', '0');
+      await waitFor(() => seen.filter((id) => id === 'c1').length === 2);
+    } finally {
+      unsubscribe();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('falls back to the persist dir exit file', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-exits-'));
+    try {
+      const persist = join(root, 'persist', 'c9');
+      mkdirSync(persist, { recursive: true });
+      writeFileSync(join(persist, 'exit'), '127');
+      assert.deepEqual({ ...(await readExitStatus(join(root, 'exits'), persist, 'c9')), finishedAt: undefined }, { exitCode: 127, oomKilled: false, finishedAt: undefined });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -44,7 +44,11 @@ export interface SpecInput {
   cgroupsPath: string;
   /** OCI linux.resources, passed through as given. */
   resources?: Record<string, unknown>;
-  /** rlimits wanted; the builder clamps nothing: the daemon validates against the host's hard limits first. */
+  /**
+   * rlimits wanted, passed through unclamped: the daemon validates them against readHostRlimits()
+   * first. Without an RLIMIT_NOFILE entry the builder adds docker's 1048576, capped at the host's
+   * hard limit.
+   */
   rlimits?: Array<{ type: string; soft: number; hard: number }>;
   shmSize?: number;
 }

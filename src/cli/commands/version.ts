@@ -5,7 +5,7 @@ import { renderOne } from '../render/formatter.js';
 import { FORMAT_HELP, errorText } from './common.js';
 
 const line = (indent: string, key: string, value: string | number | boolean | undefined): string =>
-  `${`${indent}${key}:`.padEnd(indent.length + 19)}${value ?? ''}\n`;
+  `${`${indent}${key}:`.padEnd(20)}${value ?? ''}\n`;
 
 function clientInfo(): Record<string, unknown> {
   return {

@@ -3,7 +3,7 @@ import type { EventMessage } from '../../client/types.js';
 import type { CommandSpec } from '../command.js';
 import { parseFilters } from '../filters.js';
 import { parseGoDuration } from '../flags.js';
-import { renderOne } from '../render/formatter.js';
+import { parseFormat, renderOne } from '../render/formatter.js';
 import { apiTimestamp, rfc3339NanoFixed } from '../render/human.js';
 import { FORMAT_HELP, filterFlag } from './common.js';
 
@@ -40,14 +40,14 @@ export const command: CommandSpec = {
     const since = args.string('since');
     const until = args.string('until');
     const format = args.string('format');
-    if (format) renderOne(format, {}); // Reject a bad template before waiting on the stream.
+    if (format) parseFormat(format, ''); // Reject a bad template before waiting on the stream.
     const res = await ctx.client().events({
       since: since ? apiTimestamp(since, now, parseGoDuration) : undefined,
       until: until ? apiTimestamp(until, now, parseGoDuration) : undefined,
       filters: parseFilters(args.list('filter')),
     });
     for await (const e of jsonLines<EventMessage>(res)) {
-      ctx.stdout.write(format ? renderOne(format, templateView(e)) : eventLine(e));
+      ctx.stdout.write(format === 'json' ? `${JSON.stringify(e)}\n` : format ? renderOne(format, templateView(e)) : eventLine(e));
     }
     return 0;
   },

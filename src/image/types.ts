@@ -69,6 +69,8 @@ export interface ImageRecord {
   parent: string;
   /** Chain IDs of the layers, bottom first (rootfs.diff_ids folded as the OCI spec says). */
   chainIds: string[];
+  /** When the image was last tagged (Metadata.LastTagTime in inspect), RFC 3339; absent if never. */
+  lastTagTime?: string;
 }
 
 export interface ImportOptions {

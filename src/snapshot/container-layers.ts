@@ -2,25 +2,14 @@
  * Per-container writable layers: ROOT/containers/<id>/{upper,work,merged}, mounted as
  * overlay(lowerdir=image layers, upperdir=upper, workdir=work) on merged.
  */
-import { mkdir, rm, rmdir } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { mkdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { invalidParameter, isErrno } from '../util/errors.js';
 import { MOUNT_DATA_MAX, isMountPoint, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
 import { contentSize } from './disk-usage.js';
 import type { ContainerLayer, ContainerLayerService } from './types.js';
 
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-/** Longest directory that contains every path (by whole components). */
-function commonDirectory(paths: string[]): string {
-  let common = dirname(paths[0]!);
-  while (!paths.every((p) => p.startsWith(common.endsWith(sep) ? common : common + sep))) {
-    const up = dirname(common);
-    if (up === common) break;
-    common = up;
-  }
-  return common;
-}
 
 export class OverlayContainerLayers implements ContainerLayerService {
   readonly containersDir: string;
@@ -71,11 +60,14 @@ export class OverlayContainerLayers implements ContainerLayerService {
     }
     const options: OverlayMountOptions = { lowerDirs: lowers, upperDir: layer.upperDir, workDir: layer.workDir, target: layer.mergedDir };
     if (overlayMountData(options).length > MOUNT_DATA_MAX) {
-      // mount(2) data is limited to a page; paths relative to the mount's working directory
-      // keep many-layer images under it.
-      const cwd = commonDirectory(lowers);
-      options.cwd = cwd;
-      options.lowerDirs = lowers.map((l) => relative(cwd, l));
+      // mount(2) data is limited to a page. Numbered symlinks to the layers, named relative
+      // to the mount's working directory, keep even hundreds of lowerdirs under it.
+      const linkDir = join(this.dir(containerId), 'lower');
+      await rm(linkDir, { recursive: true, force: true });
+      await mkdir(linkDir, { mode: 0o700 });
+      for (const [index, lower] of lowers.entries()) await symlink(lower, join(linkDir, String(index)));
+      options.cwd = linkDir;
+      options.lowerDirs = lowers.map((_, index) => String(index));
     }
     await mountOverlay(options);
     return layer;

@@ -304,16 +304,27 @@ export async function applyLayerTar(source: AsyncIterable<Uint8Array | string>, 
   let entries = 0;
   let failed = false;
 
+  // The parser's own error (truncation, bad header) explains a failure better than the
+  // "stream destroyed" an entry reader sees as a consequence of it.
+  let parseError: unknown;
+  extract.on('error', (err: unknown) => {
+    parseError ??= err;
+  });
+
   const produce = async (): Promise<void> => {
-    for await (const chunk of decompressed(source)) {
-      // Leaving the loop closes the source: no point reading the rest of a rejected layer.
-      if (failed) return;
-      hash.update(chunk);
-      if (options.onData) await options.onData(chunk);
-      if (extract.destroyed) return;
-      if (!extract.write(chunk)) await waitForDrain(extract);
+    try {
+      for await (const chunk of decompressed(source)) {
+        // Leaving the loop closes the source: no point reading the rest of a rejected layer.
+        if (failed || extract.destroyed) return;
+        hash.update(chunk);
+        if (options.onData) await options.onData(chunk);
+        if (!extract.write(chunk)) await waitForDrain(extract);
+      }
+      extract.end(null);
+    } catch (err) {
+      extract.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
     }
-    extract.end(null);
   };
 
   const consume = async (): Promise<void> => {
@@ -326,12 +337,17 @@ export async function applyLayerTar(source: AsyncIterable<Uint8Array | string>, 
     await unpacker.finish();
   };
 
+  const producing = produce();
+  // Its failure also ends consume(); it is reported from there.
+  producing.catch(() => undefined);
   try {
-    await Promise.all([produce(), consume()]);
+    await consume();
+    await producing;
   } catch (err) {
     failed = true;
     extract.destroy(err instanceof Error ? err : undefined);
-    throw describeTarError(err);
+    await new Promise((resolve) => setImmediate(resolve));
+    throw describeTarError(parseError ?? err);
   }
   return { diffId: `sha256:${hash.digest('hex')}`, entries };
 }

@@ -318,6 +318,12 @@ export class ImageStore implements ImageService {
     return image.chainIds.map((chain) => this.layers.diffPath(chain)).reverse();
   }
 
+  /** Unpacked size of each of the image's own layers, bottom first (history's Size column). */
+  layerSizes(refOrId: string): number[] {
+    const image = this.images.get(this.findId(refOrId))!;
+    return image.chainIds.map((chain) => this.layers.get(chain)?.size ?? 0);
+  }
+
   /** Images whose recorded parent is `id`. */
   children(id: string): string[] {
     return [...this.images.values()].filter((image) => image.parent === id).map((image) => image.id);

@@ -11,15 +11,16 @@ import type { ContainerLayer, ContainerLayerService } from './types.js';
 
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-export class OverlayContainerLayers implements ContainerLayerService {
+export class ContainerLayers implements ContainerLayerService {
   readonly containersDir: string;
 
-  private constructor(root: string) {
+  /** Does no I/O: directories are made by create() (or up front by open()). */
+  constructor(root: string) {
     this.containersDir = join(root, 'containers');
   }
 
-  static async open(root: string): Promise<OverlayContainerLayers> {
-    const service = new OverlayContainerLayers(root);
+  static async open(root: string): Promise<ContainerLayers> {
+    const service = new ContainerLayers(root);
     await mkdir(service.containersDir, { recursive: true, mode: 0o710 });
     return service;
   }

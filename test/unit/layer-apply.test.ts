@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { applyLayerTar } from '../../src/snapshot/tar-apply.js';
 import { chainIdOf, chainIds } from '../../src/snapshot/chain.js';
 import { LayerStore } from '../../src/snapshot/layer-store.js';
-import { OverlayContainerLayers } from '../../src/snapshot/container-layers.js';
+import { ContainerLayers } from '../../src/snapshot/container-layers.js';
 import { isMountPoint } from '../../src/sys/fs.js';
 import { buildTar, chunksOf, tempDir } from './layer-apply-fixtures.js';
 
@@ -174,7 +174,7 @@ test('layer store: chain-keyed dirs, size, dedupe and removal', async () => {
 
 test('container layer: overlay of two layers honours whiteouts; unmount and remove clean up', async () => {
   const dir = await tempDir('overlay');
-  const containers = await OverlayContainerLayers.open(dir.path);
+  const containers = await ContainerLayers.open(dir.path);
   try {
     const store = await LayerStore.open(dir.path);
     const l0 = await store.applyLayer(undefined, chunksOf(await buildTar([
@@ -214,7 +214,7 @@ test('container layer: overlay of two layers honours whiteouts; unmount and remo
 
 test('container layer: many layers use short numbered lowerdir links; no layers get an empty lower', async () => {
   const dir = await tempDir('manylayers');
-  const containers = await OverlayContainerLayers.open(dir.path);
+  const containers = await ContainerLayers.open(dir.path);
   try {
     const store = await LayerStore.open(dir.path);
     let parent: string | undefined;

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
@@ -102,6 +102,14 @@ class LayerUnpacker {
 
   /** Unlinks whatever is at `rel` (recursively for directories) so nothing is written through it. */
   private async clearPath(rel: string): Promise<void> {
+    try {
+      // Most names are new: one unlink answers, with no walk.
+      await unlink(this.abs(rel));
+      return;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return;
+      if (!isErrno(err, 'EISDIR') && !isErrno(err, 'EPERM')) throw err;
+    }
     await rm(this.abs(rel), { recursive: true, force: true });
     for (const known of this.realDirs) {
       if (known === rel || known.startsWith(`${rel}/`)) this.realDirs.delete(known);

@@ -1,0 +1,63 @@
+/**
+ * Builds a Daemon from its parts. This is the one place that knows the concrete classes; the
+ * rest of the daemon talks to interfaces.
+ */
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { atomicWriteFile } from '../util/atomic.js';
+import { ImageStore } from '../image/store.js';
+import { ContainerLayers } from '../snapshot/container-layers.js';
+import { RuncDriver } from '../runtime/driver.js';
+import { buildSpec } from '../runtime/spec.js';
+import { resolveUser } from '../runtime/user.js';
+import { classifyStartError } from '../runtime/start-error.js';
+import { ContainerStore } from '../container/store.js';
+import { ContainerManager } from '../container/manager.js';
+import { EventBus } from './events.js';
+import { Daemon } from './daemon.js';
+import type { DaemonConfig } from './config.js';
+
+/** A stable engine ID, kept in the data-root like dockerd's engine-id. */
+async function engineId(dataRoot: string): Promise<string> {
+  const path = join(dataRoot, 'engine-id');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    const id = randomBytes(32).toString('hex');
+    await atomicWriteFile(path, id);
+    return id;
+  }
+}
+
+export async function openDaemon(config: DaemonConfig, debug: (message: string) => void): Promise<Daemon> {
+  const events = new EventBus();
+  const imageRoot = join(config.dataRoot, 'image');
+  const images = await ImageStore.open(imageRoot);
+  const layers = new ContainerLayers(join(config.dataRoot, 'overlay'));
+  const runtime = new RuncDriver({ execRoot: config.execRoot, runcPath: config.runcPath, conmonPath: config.conmonPath });
+  const store = await ContainerStore.open(join(config.dataRoot, 'containers'));
+  const containers = new ContainerManager({
+    store,
+    images,
+    layers,
+    runtime,
+    buildSpec: (input) => buildSpec(input),
+    resolveUser: (rootfs, user) => resolveUser(rootfs, user),
+    classifyStartError,
+    events,
+    bundleRoot: join(config.execRoot, 'bundles'),
+    debug,
+  });
+  await containers.recover();
+  return new Daemon({
+    config,
+    events,
+    images,
+    layers,
+    containers,
+    layerSizes: (image) => images.layerSizes(image.id),
+    layerOf: (id) => layers.paths(id),
+    id: await engineId(config.dataRoot),
+  });
+}

@@ -3,13 +3,17 @@
 // instead of resolving dozens of modules.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
+// BERTH_DIST lets several builds (one per engineer or worktree task) live side by side without
+// one build deleting the files another's test run is executing. It must stay inside the repo
+// (e.g. .dist-net) so tests can find the repository root by walking up.
+const dist = resolve(root, process.env.BERTH_DIST ?? 'dist');
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root, '--outDir', dist], { stdio: 'inherit' });
 const common = {
   bundle: true,
   platform: 'node',
@@ -20,5 +24,5 @@ const common = {
   // Bundled CommonJS deps (tar-stream) need require() inside an ESM bundle.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
 };
-await build({ ...common, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(root, 'dist/berth.mjs') });
-await build({ ...common, entryPoints: [join(root, 'src/daemon/main.ts')], outfile: join(root, 'dist/berthd.mjs') });
+await build({ ...common, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'berth.mjs') });
+await build({ ...common, entryPoints: [join(root, 'src/daemon/main.ts')], outfile: join(dist, 'berthd.mjs') });

@@ -62,8 +62,12 @@ describe('docker CLI against berthd', { timeout: 600_000, skip: existsSync(docke
     const failing = await docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo to-stderr >&2; exit 5']);
     assert.equal(failing.code, 5, describeResult('docker run exit 5', failing));
     assert.equal(failing.stderr, 'to-stderr\n');
-    const stdin = await docker(['run', '--rm', '-i', 'busybox', 'wc', '-l'], 'a\nb\nc\n');
-    assert.equal(stdin.stdout.trim(), '3', describeResult('docker run -i', stdin));
+    try {
+      const stdin = await d.docker(['run', '--rm', '-i', '--name', 'stdin-wc', 'busybox', 'wc', '-l'], { input: 'a\nb\nc\n', timeoutMs: 20_000 });
+      assert.equal(stdin.stdout.trim(), '3', describeResult('docker run -i', stdin));
+    } finally {
+      await docker(['rm', '-f', 'stdin-wc']); // a stdin that never arrives would leave it running
+    }
     assert.equal(expectOk('docker ps -aq', await docker(['ps', '-a', '-q'])), '');
   });
 

@@ -204,20 +204,24 @@ async function removeCgroup(path: string, problems: string[]): Promise<void> {
   }
 }
 
+function hierarchies(): string[] {
+  try {
+    return readdirSync(CGROUP_ROOT);
+  } catch {
+    return []; // no cgroupfs visible
+  }
+}
+
+function berthCgroupParents(): string[] {
+  return [...hierarchies().map((h) => join(CGROUP_ROOT, h, 'berth')), join(CGROUP_ROOT, 'berth')];
+}
+
 /** The cgroup directories `/berth/<id>` (and anything runc recorded) under every mounted hierarchy. */
 function cgroupDirsFor(ids: Iterable<string>, states: RuncState[]): string[] {
   const dirs = new Set<string>();
   for (const s of states) for (const p of s.cgroupPaths) dirs.add(p);
-  let hierarchies: string[] = [];
-  try {
-    hierarchies = readdirSync(CGROUP_ROOT);
-  } catch {
-    // no cgroupfs visible
-  }
-  for (const id of ids) {
-    for (const h of hierarchies) dirs.add(join(CGROUP_ROOT, h, 'berth', id));
-    dirs.add(join(CGROUP_ROOT, 'berth', id)); // pure cgroup v2 layout
-  }
+  const parents = berthCgroupParents(); // the last one is the pure cgroup v2 layout
+  for (const id of ids) for (const parent of parents) dirs.add(join(parent, id));
   return [...dirs].filter((d) => existsSync(d));
 }
 
@@ -273,7 +277,18 @@ export async function cleanupDir({ dir, daemonPids, keepDir }: CleanupOptions): 
   });
 
   await step('cgroups', async () => {
-    for (const cg of cgroupDirsFor(ids, states)) await removeCgroup(cg, problems);
+    const cgroups = cgroupDirsFor(ids, states);
+    for (const cg of cgroups) await removeCgroup(cg, problems);
+    // runc made the shared /berth parents for us; drop them once empty. A daemon that still has
+    // containers there keeps them: rmdir of a cgroup with children fails and is ignored.
+    if (ids.size === 0) return;
+    for (const parent of berthCgroupParents()) {
+      try {
+        rmdirSync(parent);
+      } catch {
+        // still in use, or never made
+      }
+    }
   });
 
   await step('unmount', async () => {

@@ -64,9 +64,14 @@ describe('berth CLI basics', { timeout: 600_000 }, () => {
   });
 
   it('passes stdin with -i', T, async () => {
-    const r = await berth(['run', '--rm', '-i', 'busybox', 'cat'], 'through stdin\n');
-    assert.equal(r.code, 0, describeResult('run -i cat', r));
-    assert.equal(r.stdout, 'through stdin\n');
+    try {
+      const r = await d.berth(['run', '--rm', '-i', '--name', 'stdin-cat', 'busybox', 'cat'], { input: 'through stdin\n', timeoutMs: 20_000 });
+      assert.equal(r.code, 0, describeResult('run -i cat', r));
+      assert.equal(r.stdout, 'through stdin\n');
+    } finally {
+      // If stdin never reached cat, the container would keep running and upset later ps checks.
+      await berth(['rm', '-f', 'stdin-cat']);
+    }
   });
 
   it('-H wins over BERTH_HOST', T, async () => {

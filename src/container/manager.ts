@@ -9,7 +9,7 @@ import { conflict, invalidParameter, isBerthError, BerthError, errorMessage } fr
 import { newId, randomName } from '../util/ids.js';
 import type { ImageService } from '../image/types.js';
 import type { ContainerLayerService } from '../snapshot/types.js';
-import type { ResolvedUser, RuntimeDriver, SpecInput } from '../runtime/types.js';
+import type { ResolvedUser, RuntimeDriver, SpecInput, SpecMount } from '../runtime/types.js';
 import { ContainerStore, validateContainerName } from './store.js';
 import { initialState, isActive, type ContainerRecord } from './model.js';
 import { parseCreateBody } from './create.js';
@@ -18,7 +18,32 @@ export interface EventSink {
   publish(type: 'container', action: string, id: string, attributes?: Record<string, string>): void;
 }
 
+/** What a hook adds to the runtime spec of one run. */
+export interface HookContribution {
+  mounts?: SpecMount[];
+  /** The network namespace to use; the last hook that says wins. */
+  network?: SpecInput['network'];
+  env?: string[];
+}
+
+/**
+ * A subsystem that takes part in every container's life (networking, volumes) without the
+ * lifecycle code knowing it. Hooks run in order; a throw from create/prepare refuses the step.
+ */
+export interface ContainerHook {
+  /** At create, after the config is merged: validate and record what the hook needs. */
+  create?(record: ContainerRecord): Promise<void>;
+  /** Before the runtime creates the container, with its rootfs mounted. */
+  prepare?(record: ContainerRecord, rootfs: string): Promise<HookContribution>;
+  /** After the run ended (or a start failed): release per-run resources. Must not throw. */
+  stopped?(record: ContainerRecord): Promise<void>;
+  /** When the container is removed. Must not throw. */
+  removed?(record: ContainerRecord, options: { removeVolumes: boolean }): Promise<void>;
+}
+
 export interface ContainerDeps {
+  /** Subsystems that join in create/start/stop/remove (network, volumes). */
+  hooks?: ContainerHook[];
   store: ContainerStore;
   images: ImageService;
   layers: ContainerLayerService;
@@ -44,6 +69,22 @@ export class ContainerManager {
   private unsubscribeExit?: () => void;
 
   constructor(private readonly deps: ContainerDeps) {}
+
+  private get hooks(): ContainerHook[] {
+    return this.deps.hooks ?? [];
+  }
+
+  /** Runs a release hook on every subsystem; one failing doesn't stop the others. */
+  private async runReleaseHooks(step: 'stopped' | 'removed', record: ContainerRecord, options = { removeVolumes: false }): Promise<void> {
+    for (const hook of this.hooks) {
+      try {
+        if (step === 'stopped') await hook.stopped?.(record);
+        else await hook.removed?.(record, options);
+      } catch (err) {
+        this.deps.debug(`${step} hook for ${record.id}: ${errorMessage(err)}`);
+      }
+    }
+  }
 
   get store(): ContainerStore {
     return this.deps.store;
@@ -115,6 +156,7 @@ export class ContainerManager {
         hostsPath: join(dir, 'hosts'),
         resolvConfPath: join(dir, 'resolv.conf'),
       };
+      for (const hook of this.hooks) await hook.create?.(record);
       await this.deps.store.save(record);
       this.publish('create', record);
       return { Id: id, Warnings: [] };
@@ -162,11 +204,19 @@ export class ContainerManager {
       const cwd = record.config.WorkingDir || '/';
       await this.ensureWorkingDir(layer.mergedDir, cwd, user);
       await this.writeEtcFiles(record);
+      const contributed: HookContribution = { mounts: [], env: [] };
+      for (const hook of this.hooks) {
+        const part = await hook.prepare?.(record, layer.mergedDir);
+        if (!part) continue;
+        contributed.mounts!.push(...(part.mounts ?? []));
+        contributed.env!.push(...(part.env ?? []));
+        if (part.network) contributed.network = part.network;
+      }
       const spec = this.deps.buildSpec({
         rootfs: layer.mergedDir,
         readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
         args: [record.path, ...record.args],
-        env: withHome(record.config.Env ?? [], user),
+        env: withHome([...(record.config.Env ?? []), ...contributed.env!], user),
         cwd,
         user,
         hostname: record.config.Hostname ?? record.id.slice(0, 12),
@@ -176,8 +226,9 @@ export class ContainerManager {
           { destination: '/etc/resolv.conf', type: 'bind', source: record.resolvConfPath, options: ['rbind', 'rprivate'] },
           { destination: '/etc/hostname', type: 'bind', source: record.hostnamePath, options: ['rbind', 'rprivate'] },
           { destination: '/etc/hosts', type: 'bind', source: record.hostsPath, options: ['rbind', 'rprivate'] },
+          ...contributed.mounts!,
         ],
-        network: record.hostConfig.NetworkMode === 'host' ? 'host' : 'new',
+        network: contributed.network ?? (record.hostConfig.NetworkMode === 'host' ? 'host' : 'new'),
         capAdd: record.hostConfig.CapAdd ?? undefined,
         capDrop: record.hostConfig.CapDrop ?? undefined,
         privileged: record.hostConfig.Privileged === true,
@@ -209,6 +260,7 @@ export class ContainerManager {
       const message = errorMessage(err);
       const code = this.deps.classifyStartError(message);
       await runtime.delete(record.id, true).catch(() => undefined);
+      await this.runReleaseHooks('stopped', record);
       await layers.unmount(record.id).catch(() => undefined);
       record.state = { ...record.state, status: record.state.startedAt === '0001-01-01T00:00:00Z' ? 'created' : 'exited', exitCode: code === 125 ? 128 : code, error: message, pid: 0 };
       if (code !== 125) record.state.status = 'exited';
@@ -275,6 +327,7 @@ export class ContainerManager {
         finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
       };
       await this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
+      await this.runReleaseHooks('stopped', record);
       await this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`));
       await this.deps.store.save(record);
       this.publish('die', record, { exitCode: String(record.state.exitCode) });
@@ -378,6 +431,7 @@ export class ContainerManager {
       if (isActive(record.state.status)) throw conflict(`could not kill container ${record.id}`);
       record.state.status = 'removing';
       await this.deps.runtime.delete(record.id, true).catch(() => undefined);
+      await this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes });
       await this.deps.layers.remove(record.id);
       await this.deps.store.delete(record.id);
       this.publish('destroy', record);

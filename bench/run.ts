@@ -21,6 +21,9 @@ const MONITORED = 5;
 // Its own name on both daemons, so a developer's busybox image on dockerd is never touched.
 const IMAGE = 'berth-bench-busybox';
 
+/** The environment for one CLI run against one daemon (DOCKER_HOST or BERTH_HOST). */
+const envWith = (name: 'DOCKER_HOST' | 'BERTH_HOST', host: string): NodeJS.ProcessEnv => ({ ...process.env, [name]: host, DOCKER_CLI_HINTS: 'false' });
+
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
 
 async function figure(rows: Row[], row: Row, measure: (row: Row) => Promise<void>): Promise<void> {
@@ -82,13 +85,13 @@ async function main(): Promise<number> {
     let dockerdRun: number | undefined;
     if (dockerd) {
       try {
-        dockerdRun = median(await timeCommand({ file: dockerBin, args: runArgs, options: { env: { ...process.env, DOCKER_HOST: dockerd.host, DOCKER_CLI_HINTS: 'false' } } }, RUNS, WARMUPS));
+        dockerdRun = median(await timeCommand({ file: dockerBin, args: runArgs, options: { env: envWith('DOCKER_HOST', dockerd.host) } }, RUNS, WARMUPS));
       } catch (e) {
         process.stderr.write(`bench: dockerd run --rm failed: ${firstLine(e)}\n`);
       }
     }
     await figure(rows, { figure: `run --rm ${IMAGE} true (berth CLI)`, target: '< 150 ms' }, async (row) => {
-      const t = median(await timeCommand({ file: berthBin, args: runArgs, options: { env: { ...process.env, BERTH_HOST: daemon.host } } }, RUNS, WARMUPS));
+      const t = median(await timeCommand({ file: berthBin, args: runArgs, options: { env: envWith('BERTH_HOST', daemon.host) } }, RUNS, WARMUPS));
       row.berthd = ms(t);
       row.met = t < 150;
       if (dockerdRun) {
@@ -97,7 +100,7 @@ async function main(): Promise<number> {
       }
     });
     await figure(rows, { figure: `run --rm ${IMAGE} true (docker CLI)`, target: "<= 0.25x dockerd's" }, async (row) => {
-      const t = median(await timeCommand({ file: dockerBin, args: runArgs, options: { env: { ...process.env, DOCKER_HOST: daemon.host, DOCKER_CLI_HINTS: 'false' } } }, RUNS, WARMUPS));
+      const t = median(await timeCommand({ file: dockerBin, args: runArgs, options: { env: envWith('DOCKER_HOST', daemon.host) } }, RUNS, WARMUPS));
       row.berthd = ms(t);
       if (dockerdRun) {
         row.dockerd = ms(dockerdRun);
@@ -117,7 +120,7 @@ async function main(): Promise<number> {
       let dockerdPs: number | undefined;
       if (dockerd) {
         try {
-          dockerdPs = median(await timeCommand({ file: dockerBin, args: ['ps', '-a'], options: { env: { ...process.env, DOCKER_HOST: dockerd.host } } }, RUNS, WARMUPS));
+          dockerdPs = median(await timeCommand({ file: dockerBin, args: ['ps', '-a'], options: { env: envWith('DOCKER_HOST', dockerd.host) } }, RUNS, WARMUPS));
         } catch (e) {
           process.stderr.write(`bench: dockerd ps -a failed: ${firstLine(e)}\n`);
         }
@@ -127,7 +130,7 @@ async function main(): Promise<number> {
           const check = await (cli === 'berth CLI' ? daemon.berth(['ps', '-a', '-q']) : daemon.docker(['ps', '-a', '-q']));
           const listed = check.stdout.trim().split('\n').filter(Boolean).length;
           if (check.code !== 0 || listed !== PS_CONTAINERS) throw new Error(`ps -a -q listed ${listed} containers, expected ${PS_CONTAINERS}\n${describeResult('ps -a -q', check)}`);
-          const t = median(await timeCommand({ file, args: ['ps', '-a'], options: { env: { ...process.env, [envName]: daemon.host } } }, RUNS, WARMUPS));
+          const t = median(await timeCommand({ file, args: ['ps', '-a'], options: { env: envWith(envName, daemon.host) } }, RUNS, WARMUPS));
           row.berthd = ms(t);
           if (dockerdPs) {
             row.dockerd = `${ms(dockerdPs)} (docker CLI)`;

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,8 @@ import { encodeFrame, StreamType } from '../../src/client/stdcopy.js';
 
 // Runs the compiled CLI against a fake Engine API to check the request flow, output and exit codes.
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
-const sock = join(mkdtempSync(join(tmpdir(), 'berth-cli-')), 'fake.sock');
+const sockDir = mkdtempSync(join(tmpdir(), 'berth-cli-'));
+const sock = join(sockDir, 'fake.sock');
 const calls: string[] = [];
 const bodies: Record<string, unknown> = {};
 let server: Server;
@@ -61,7 +62,10 @@ before(async () => {
   await new Promise<void>((r) => server.listen(sock, r));
 });
 
-after(() => new Promise<void>((r) => server.close(() => r())));
+after(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  rmSync(sockDir, { recursive: true, force: true });
+});
 
 function berth(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

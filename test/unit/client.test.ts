@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -50,13 +50,15 @@ test('host precedence and parsing', () => {
 });
 
 async function withServer(handler: Parameters<typeof createServer>[1], fn: (client: EngineClient) => Promise<void>): Promise<void> {
-  const sock = join(mkdtempSync(join(tmpdir(), 'berth-client-')), 'd.sock');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-client-'));
+  const sock = join(dir, 'd.sock');
   const server: Server = createServer(handler);
   await new Promise<void>((r) => server.listen(sock, r));
   try {
     await fn(new EngineClient(`unix://${sock}`));
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -15,6 +15,13 @@ export interface DaemonConfig {
   labels: string[];
   runcPath: string;
   conmonPath: string;
+  /** Networking (dockerd's names): the default bridge's name and address, pools, DNS. */
+  bridge: string;
+  bip: string;
+  defaultAddressPools: Array<{ base: string; size: number }>;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -37,6 +44,11 @@ const FLAGS: FlagSpec[] = [
   { key: 'labels', names: ['--label'], kind: 'list', fileKey: 'labels' },
   { key: 'runcPath', names: ['--runc'], kind: 'string', fileKey: 'runc-path' },
   { key: 'conmonPath', names: ['--conmon'], kind: 'string', fileKey: 'conmon-path' },
+  { key: 'bridge', names: ['-b', '--bridge'], kind: 'string', fileKey: 'bridge' },
+  { key: 'bip', names: ['--bip'], kind: 'string', fileKey: 'bip' },
+  { key: 'dns', names: ['--dns'], kind: 'list', fileKey: 'dns' },
+  { key: 'dnsSearch', names: ['--dns-search'], kind: 'list', fileKey: 'dns-search' },
+  { key: 'dnsOptions', names: ['--dns-opt'], kind: 'list', fileKey: 'dns-opts' },
 ];
 
 export const USAGE = `Usage:	berthd [OPTIONS]
@@ -53,6 +65,11 @@ Options:
   -p, --pidfile string       Path to use for daemon PID file (default "/run/berth.pid")
       --runc string          Path of the runc binary (default "/usr/sbin/runc")
       --conmon string        Path of the conmon monitor binary (default "/usr/bin/conmon")
+  -b, --bridge string        Attach containers to a network bridge (default "berth0")
+      --bip string           Network bridge IP (default: the first free /16 of 172.17-31.0.0)
+      --dns list             DNS server to use
+      --dns-search list      DNS search domains to use
+      --dns-opt list         DNS options to use
   -v, --version              Print version information and quit
 `;
 
@@ -127,5 +144,21 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     labels: pick('labels', []),
     runcPath: pick('runcPath', '/usr/sbin/runc'),
     conmonPath: pick('conmonPath', '/usr/bin/conmon'),
+    bridge: pick('bridge', ''),
+    bip: pick('bip', ''),
+    defaultAddressPools: addressPools(file['default-address-pools'], configFile),
+    dns: pick('dns', []),
+    dnsSearch: pick('dnsSearch', []),
+    dnsOptions: pick('dnsOptions', []),
   };
+}
+
+/** daemon.json "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}, ...]. */
+function addressPools(value: unknown, configFile: string): Array<{ base: string; size: number }> {
+  if (value === undefined) return [];
+  const ok =
+    Array.isArray(value) &&
+    value.every((p) => typeof p === 'object' && p !== null && typeof (p as { base?: unknown }).base === 'string' && Number.isInteger((p as { size?: unknown }).size));
+  if (!ok) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: "default-address-pools" has the wrong type`);
+  return value as Array<{ base: string; size: number }>;
 }

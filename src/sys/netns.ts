@@ -1,0 +1,32 @@
+/**
+ * Network namespaces kept alive by a bind mount on a file, so a container's network exists
+ * before runc starts it (berth wires eth0 first, then runc joins the namespace by path) and
+ * outlives the process if berthd needs to tear it down after an exit.
+ */
+import { mkdir, open, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { execTool, execToolChecked } from './exec.js';
+import { isErrno } from '../util/errors.js';
+
+/** Creates a fresh network namespace and pins it at `path` (util-linux unshare --net=FILE). */
+export async function createNetns(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const handle = await open(path, 'a', 0o600);
+  await handle.close();
+  await execToolChecked('unshare', [`--net=${path}`, 'true']);
+}
+
+/** Unmounts and removes a pinned namespace; the kernel frees it (and its veths) once unused. */
+export async function removeNetns(path: string): Promise<void> {
+  await execTool('umount', ['--lazy', path]);
+  try {
+    await rm(path, { force: true });
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+/** Runs a tool inside a namespace. */
+export function execInNetns(path: string, file: string, args: string[], input?: string): Promise<string> {
+  return execToolChecked('nsenter', [`--net=${path}`, file, ...args], input === undefined ? {} : { input });
+}

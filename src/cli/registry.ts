@@ -29,8 +29,11 @@ const events: Entry = { short: 'Get real time events from the server', load: asy
 const info: Entry = { short: 'Display system-wide information', load: async () => (await import('./commands/info.js')).command };
 const version: Entry = { short: 'Show the Berth version information', load: async () => (await import('./commands/version.js')).command };
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
+const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
+const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
 
 export const TOP: Record<string, Entry> = {
+  commit, diff,
   run, ps, images, version, info, create, events, history, import: importCmd, inspect, kill, logs, rename,
   restart, rm, rmi, start, stop, tag, wait,
 };
@@ -49,6 +52,7 @@ export const GROUPS: Record<string, Group> = {
   container: {
     short: 'Manage containers',
     commands: {
+      commit, diff,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
       kill, logs, ls: ps, list: ps, ps, prune: containerPrune, rename, restart, rm, remove: rm, run, start, stop, wait,
     },

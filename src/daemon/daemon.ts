@@ -11,6 +11,7 @@ import type { ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/model.js';
 import { EventBus } from './events.js';
 import type { DaemonConfig } from './config.js';
+import type { DataServices } from './data.js';
 import { API_VERSION, BERTH_VERSION } from '../api/version.js';
 import { isActive } from '../container/model.js';
 import { shortId } from '../util/ids.js';
@@ -26,6 +27,8 @@ export interface DaemonParts {
   /** The layer a container's files live in, as paths (for inspect's GraphDriver). */
   layerOf: (containerId: string) => ContainerLayer;
   id: string;
+  /** Concrete stores for commit, cp, diff, export, save/load, volumes and df. */
+  data?: DataServices;
 }
 
 export class Daemon {
@@ -37,6 +40,7 @@ export class Daemon {
   readonly layerSizes: (image: ImageRecord) => number[];
   readonly layerOf: (containerId: string) => ContainerLayer;
   readonly id: string;
+  readonly data?: DataServices;
 
   constructor(parts: DaemonParts) {
     this.config = parts.config;
@@ -47,6 +51,7 @@ export class Daemon {
     this.layerSizes = parts.layerSizes;
     this.layerOf = parts.layerOf;
     this.id = parts.id;
+    this.data = parts.data;
   }
 
   async containerSize(record: ContainerRecord): Promise<{ rw: number; rootFs: number }> {

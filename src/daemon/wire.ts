@@ -59,5 +59,6 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     layerSizes: (image) => images.layerSizes(image.id),
     layerOf: (id) => layers.paths(id),
     id: await engineId(config.dataRoot),
+    data: { imageStore: images, containerLayers: layers, runtime },
   });
 }

@@ -12,6 +12,7 @@ import type { Daemon } from '../daemon/daemon.js';
 import { systemRoutes } from './routes/system.js';
 import { containerRoutes } from './routes/containers.js';
 import { imageRoutes } from './routes/images.js';
+import { opsRoutes } from './routes/ops.js';
 import { dataRoutes } from './routes/data.js';
 
 const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
@@ -41,6 +42,7 @@ export function buildRouter(daemon: Daemon): Router {
   systemRoutes(router, daemon);
   containerRoutes(router, daemon);
   imageRoutes(router, daemon);
+  opsRoutes(router, daemon);
   dataRoutes(router, daemon);
   return router;
 }

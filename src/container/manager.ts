@@ -13,6 +13,10 @@ import type { ResolvedUser, RuntimeDriver, SpecInput, SpecMount } from '../runti
 import { ContainerStore, validateContainerName } from './store.js';
 import { initialState, isActive, type ContainerRecord } from './model.js';
 import { parseCreateBody } from './create.js';
+import { RestartScheduler, shouldRestartAfterExit, shouldRestartOnDaemonStart } from './restart.js';
+import { HealthMonitor, type Probe } from './health.js';
+import { checkHostConfig, hostLimits, runtimeLimits, type HostLimits } from './resources.js';
+import { updateContainer } from './update.js';
 
 export interface EventSink {
   publish(type: 'container', action: string, id: string, attributes?: Record<string, string>): void;
@@ -35,6 +39,11 @@ export interface ContainerHook {
   create?(record: ContainerRecord): Promise<void>;
   /** Before the runtime creates the container, with its rootfs mounted. */
   prepare?(record: ContainerRecord, rootfs: string): Promise<HookContribution>;
+  /**
+   * After the runtime created the container (its monitor and attach socket exist) and before
+   * the process runs: attach sessions waiting for the start connect here and miss no output.
+   */
+  beforeStart?(record: ContainerRecord): Promise<void>;
   /** After the run ended (or a start failed): release per-run resources. Must not throw. */
   stopped?(record: ContainerRecord): Promise<void>;
   /** When the container is removed. Must not throw. */
@@ -56,6 +65,12 @@ export interface ContainerDeps {
   /** Root for per-container runtime bundles (config.json, monitor files). */
   bundleRoot: string;
   debug: (message: string) => void;
+  /** Runs a HEALTHCHECK command inside a running container; without it healthchecks don't run. */
+  probe?: Probe;
+  /** Applies new cgroup limits to a running container (`runc update`). */
+  updateResources?: (id: string, resources: Record<string, unknown>) => Promise<void>;
+  /** The host's CPUs and rlimits that limits are checked against (tests may fake them). */
+  hostLimits?: () => HostLimits;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -67,8 +82,17 @@ export class ContainerManager {
   private readonly exitWaiters = new Map<string, Array<(code: number) => void>>();
   private readonly removeWaiters = new Map<string, Array<(code: number) => void>>();
   private unsubscribeExit?: () => void;
+  private readonly restarts = new RestartScheduler();
+  private readonly health: HealthMonitor;
 
-  constructor(private readonly deps: ContainerDeps) {}
+  constructor(private readonly deps: ContainerDeps) {
+    this.health = new HealthMonitor({
+      probe: deps.probe ?? (async () => ({ exitCode: -1, output: 'healthchecks are not available', timedOut: false })),
+      save: (record) => (this.deps.store.tryGet(record.id) ? this.deps.store.save(record) : Promise.resolve()),
+      changed: (record, status) => this.publish(`health_status: ${status}`, record),
+      debug: deps.debug,
+    });
+  }
 
   private get hooks(): ContainerHook[] {
     return this.deps.hooks ?? [];
@@ -109,20 +133,34 @@ export class ContainerManager {
   async recover(): Promise<void> {
     this.unsubscribeExit = this.deps.runtime.onExit((id) => void this.handleExit(id));
     for (const record of this.deps.store.all()) {
+      if (record.state.status === 'restarting') {
+        // The previous daemon died during a back-off: the run had already ended and been cleaned up.
+        record.state.status = 'exited';
+        await this.deps.store.save(record);
+        continue;
+      }
       if (!isActive(record.state.status)) continue;
       const state = await this.deps.runtime.state(record.id).catch(() => undefined);
       if (state && (state.status === 'running' || state.status === 'paused')) {
         record.state.status = state.status;
         record.state.pid = state.pid;
         await this.deps.store.save(record);
+        this.health.start(record, { fresh: false });
         continue;
       }
       await this.handleExit(record.id);
     }
+    // Restart policies at daemon start (dockerd's restore): started together, failures logged.
+    const comeBack = this.deps.store.all().filter((r) => !isActive(r.state.status) && shouldRestartOnDaemonStart(r));
+    await Promise.allSettled(
+      comeBack.map((r) => this.start(r.id).catch((err) => this.deps.debug(`restart policy: start ${r.id}: ${errorMessage(err)}`))),
+    );
   }
 
   close(): void {
     this.unsubscribeExit?.();
+    this.restarts.close();
+    this.health.close();
   }
 
   async create(body: Record<string, unknown>, requestedName: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
@@ -130,6 +168,7 @@ export class ContainerManager {
     if (typeof imageRef !== 'string' || imageRef === '') throw invalidParameter('Config.Image: an image name is required');
     const image = this.deps.images.resolve(imageRef);
     const { config, hostConfig, argv } = parseCreateBody(body, image);
+    const warnings = checkHostConfig(hostConfig, (this.deps.hostLimits ?? hostLimits)());
 
     const id = newId();
     const name = requestedName ? validateContainerName(requestedName) : randomName((n) => this.deps.store.nameTaken(n));
@@ -159,7 +198,7 @@ export class ContainerManager {
       for (const hook of this.hooks) await hook.create?.(record);
       await this.deps.store.save(record);
       this.publish('create', record);
-      return { Id: id, Warnings: [] };
+      return { Id: id, Warnings: warnings };
     } catch (err) {
       this.deps.store.releaseName(name);
       await this.deps.layers.remove(id).catch(() => undefined);
@@ -179,6 +218,7 @@ export class ContainerManager {
           throw conflict(`container ${record.id} is marked for removal and cannot be started`);
         }
         started = true;
+        this.restarts.reset(record.id);
         await this.startLocked(record);
         return 'started';
       });
@@ -234,6 +274,7 @@ export class ContainerManager {
         privileged: record.hostConfig.Privileged === true,
         cgroupsPath: `/berth/${record.id}`,
         shmSize: record.hostConfig.ShmSize,
+        ...runtimeLimits(record.hostConfig),
       });
       const { pid } = await runtime.create({
         id: record.id,
@@ -242,7 +283,11 @@ export class ContainerManager {
         logPath: record.logPath,
         tty: record.config.Tty === true,
         openStdin: record.config.OpenStdin === true,
+        // docker closes a container's stdin when its attached client's input ends only for
+        // StdinOnce without a TTY; a TTY's stdin stays open for the next attach.
+        stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
       });
+      for (const hook of this.hooks) await hook.beforeStart?.(record);
       await runtime.start(record.id);
       record.state = {
         ...record.state,
@@ -256,6 +301,7 @@ export class ContainerManager {
       };
       await this.deps.store.save(record);
       this.publish('start', record);
+      this.health.start(record);
     } catch (err) {
       const message = errorMessage(err);
       const code = this.deps.classifyStartError(message);
@@ -313,7 +359,8 @@ export class ContainerManager {
     const record = this.deps.store.tryGet(id);
     if (!record || record.id !== id) return;
     await this.withLock(id, async () => {
-      if (!isActive(record.state.status)) return;
+      // 'restarting': this run's exit was already applied and a restart is pending.
+      if (!isActive(record.state.status) || record.state.status === 'restarting') return;
       const exit = await this.deps.runtime.exitStatus(id);
       const state = exit ? undefined : await this.deps.runtime.state(id).catch(() => undefined);
       if (!exit && state && state.status !== 'stopped') return; // still running
@@ -326,21 +373,72 @@ export class ContainerManager {
         oomKilled: exit?.oomKilled ?? false,
         finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
       };
+      this.health.stop(id);
       await this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
       await this.runReleaseHooks('stopped', record);
       await this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`));
+      const restart = shouldRestartAfterExit(record.hostConfig.RestartPolicy, {
+        exitCode: record.state.exitCode,
+        stoppedByUser: record.state.stoppedByUser,
+        restartCount: record.restartCount,
+      });
+      if (restart) record.state.status = 'restarting';
       await this.deps.store.save(record);
       this.publish('die', record, { exitCode: String(record.state.exitCode) });
       for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
       this.exitWaiters.delete(id);
+      if (restart) {
+        const ranFor = Date.parse(record.state.finishedAt) - Date.parse(record.state.startedAt);
+        this.restarts.schedule(id, ranFor, () => void this.restartAfterBackoff(id));
+      }
     });
     if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
       await this.remove(id, { force: true, removeVolumes: true }).catch((err) => this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`));
     }
   }
 
+  /** A restart policy's restart, once the back-off has passed. A failed start is one more exit. */
+  private async restartAfterBackoff(id: string): Promise<void> {
+    const record = this.deps.store.tryGet(id);
+    if (!record) return;
+    try {
+      await this.withLock(id, async () => {
+        if (record.state.status !== 'restarting') return;
+        record.restartCount++;
+        await this.startLocked(record);
+      });
+    } catch (err) {
+      this.deps.debug(`restart policy: start ${id}: ${errorMessage(err)}`);
+      await this.withLock(id, async () => {
+        if (record.state.status !== 'exited') return;
+        const again = shouldRestartAfterExit(record.hostConfig.RestartPolicy, {
+          exitCode: record.state.exitCode,
+          stoppedByUser: record.state.stoppedByUser,
+          restartCount: record.restartCount,
+        });
+        if (!again) return;
+        record.state.status = 'restarting';
+        await this.deps.store.save(record);
+        this.restarts.schedule(id, 0, () => void this.restartAfterBackoff(id));
+      });
+    }
+  }
+
+  /** Stops a pending restart: the container stays exited. False if it wasn't waiting to restart. */
+  private cancelRestart(record: ContainerRecord): Promise<boolean> {
+    return this.withLock(record.id, async () => {
+      if (record.state.status !== 'restarting') return false;
+      this.restarts.cancel(record.id);
+      record.state.status = 'exited';
+      record.state.stoppedByUser = true;
+      await this.deps.store.save(record);
+      return true;
+    });
+  }
+
   async stop(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<'stopped' | 'notRunning'> {
     const record = this.deps.store.get(idOrName);
+    if (record.state.status === 'restarting' && (await this.cancelRestart(record))) return 'stopped';
     if (!isActive(record.state.status)) return 'notRunning';
     record.state.stoppedByUser = true;
     const exited = this.waitNextExit(record.id);
@@ -364,6 +462,7 @@ export class ContainerManager {
 
   async kill(idOrName: string, signal: string | undefined): Promise<void> {
     const record = this.deps.store.get(idOrName);
+    if (record.state.status === 'restarting') throw conflict(`Container ${record.id} is restarting, wait until the container is running`);
     if (!isActive(record.state.status)) throw conflict(`Container ${record.id} is not running`);
     const sig = signal || 'SIGKILL';
     await this.deps.runtime.kill(record.id, sig);
@@ -415,6 +514,7 @@ export class ContainerManager {
 
   async remove(idOrName: string, options: { force: boolean; removeVolumes: boolean }): Promise<void> {
     const record = this.deps.store.get(idOrName);
+    if (options.force && record.state.status === 'restarting') await this.cancelRestart(record);
     if (isActive(record.state.status)) {
       if (!options.force) {
         throw conflict(
@@ -430,6 +530,8 @@ export class ContainerManager {
       if (!this.deps.store.tryGet(record.id)) return;
       if (isActive(record.state.status)) throw conflict(`could not kill container ${record.id}`);
       record.state.status = 'removing';
+      this.restarts.reset(record.id);
+      this.health.stop(record.id);
       await this.deps.runtime.delete(record.id, true).catch(() => undefined);
       await this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes });
       await this.deps.layers.remove(record.id);
@@ -437,6 +539,46 @@ export class ContainerManager {
       this.publish('destroy', record);
       for (const resolve of this.removeWaiters.get(record.id) ?? []) resolve(record.state.exitCode);
       this.removeWaiters.delete(record.id);
+    });
+  }
+
+  /** Freezes every process of the container (cgroup freezer). */
+  async pause(idOrName: string): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    await this.withLock(record.id, async () => {
+      if (record.state.status === 'paused') throw conflict(`Container ${record.id} is already paused`);
+      if (record.state.status === 'restarting') throw conflict(`Container ${record.id} is restarting, wait until the container is running`);
+      if (record.state.status !== 'running') throw conflict(`Container ${record.id} is not running`);
+      await this.deps.runtime.pause(record.id);
+      record.state.status = 'paused';
+      await this.deps.store.save(record);
+      this.publish('pause', record);
+    });
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const record = this.deps.store.get(idOrName);
+    await this.withLock(record.id, async () => {
+      if (record.state.status !== 'paused') throw conflict(`Container ${record.id} is not paused`);
+      await this.deps.runtime.resume(record.id);
+      record.state.status = 'running';
+      await this.deps.store.save(record);
+      this.publish('unpause', record);
+    });
+  }
+
+  /** POST /containers/{id}/update: new limits (applied at once if it runs) and restart policy. */
+  async update(idOrName: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
+    const record = this.deps.store.get(idOrName);
+    return this.withLock(record.id, async () => {
+      const running = record.state.status === 'running' || record.state.status === 'paused';
+      const warnings = await updateContainer(record, body, {
+        host: (this.deps.hostLimits ?? hostLimits)(),
+        apply: running && this.deps.updateResources ? (resources) => this.deps.updateResources!(record.id, resources) : undefined,
+      });
+      await this.deps.store.save(record);
+      this.publish('update', record);
+      return { Warnings: warnings };
     });
   }
 

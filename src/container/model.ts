@@ -4,6 +4,7 @@
  * State fields.
  */
 import type { ImageContainerConfig } from '../image/types.js';
+import type { HealthState } from './health.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -41,6 +42,8 @@ export interface ContainerState {
   finishedAt: string;
   /** Set when a user asked for stop/kill, so restart policies (and recovery) respect it. */
   stoppedByUser: boolean;
+  /** HEALTHCHECK results (docker's State.Health); absent for containers without a check. */
+  health?: HealthState;
 }
 
 export interface ContainerRecord {

@@ -16,7 +16,7 @@ export function statusString(record: ContainerRecord, now = Date.now()): string 
   const s = record.state;
   switch (s.status) {
     case 'running':
-      return `Up ${humanDuration(now - Date.parse(s.startedAt))}`;
+      return `Up ${humanDuration(now - Date.parse(s.startedAt))}${healthSuffix(record)}`;
     case 'paused':
       return `Up ${humanDuration(now - Date.parse(s.startedAt))} (Paused)`;
     case 'restarting':
@@ -32,6 +32,13 @@ export function statusString(record: ContainerRecord, now = Date.now()): string 
     default:
       return 'Created';
   }
+}
+
+/** ps Status's health part, as docker writes it. */
+function healthSuffix(record: ContainerRecord): string {
+  const health = record.state.health;
+  if (!health) return '';
+  return health.Status === 'starting' ? ' (health: starting)' : ` (${health.Status})`;
 }
 
 export function listItem(record: ContainerRecord, size?: { rw: number; rootFs: number }): Record<string, unknown> {
@@ -76,6 +83,7 @@ export function inspectDocument(record: ContainerRecord, layer: ContainerLayer, 
       Error: s.error,
       StartedAt: s.startedAt,
       FinishedAt: s.finishedAt,
+      ...(s.health ? { Health: s.health } : {}),
     },
     Image: record.image,
     ResolvConfPath: record.resolvConfPath,

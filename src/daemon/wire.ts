@@ -12,6 +12,8 @@ import { RuncDriver } from '../runtime/driver.js';
 import { buildSpec } from '../runtime/spec.js';
 import { resolveUser } from '../runtime/user.js';
 import { classifyStartError } from '../runtime/start-error.js';
+import { runcExecProbe } from '../runtime/probe.js';
+import { runcUpdate } from '../runtime/update.js';
 import { ContainerStore } from '../container/store.js';
 import { ContainerManager } from '../container/manager.js';
 import { EventBus } from './events.js';
@@ -48,6 +50,8 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     events,
     bundleRoot: join(config.execRoot, 'bundles'),
     debug,
+    probe: (id, argv, env, timeoutMs) => runcExecProbe(runtime.runcPath, runtime.runcRoot, id, argv, env, timeoutMs),
+    updateResources: (id, resources) => runcUpdate(runtime.runcPath, runtime.runcRoot, id, resources),
   });
   await containers.recover();
   return new Daemon({

@@ -1,4 +1,5 @@
 /** The parts of the OCI runtime spec (v1.0.2) that Berth writes. Field names are the spec's. */
+import type { OciSeccomp } from './seccomp.js';
 
 export interface OciUser {
   uid: number;
@@ -58,6 +59,7 @@ export interface OciLinux {
   resources: Record<string, unknown> & { devices: OciDeviceCgroup[] };
   maskedPaths: string[];
   readonlyPaths: string[];
+  seccomp?: OciSeccomp;
 }
 
 export interface OciSpec {

@@ -6,6 +6,7 @@ import { containerEnv } from './env.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, defaultDeviceRules, defaultMounts } from './defaults.js';
 import { DOCKER_DEFAULT_NOFILE, normalizeRlimitType, readHostRlimits } from './rlimits.js';
 import { invalidParameter } from '../util/errors.js';
+import { DEFAULT_PROFILE, toOciSeccomp } from './seccomp.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -117,5 +118,9 @@ export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciS
     },
   };
   if (input.domainname) spec.domainname = input.domainname;
+  const seccomp = input.seccomp ?? 'default';
+  if (!privileged && seccomp !== 'unconfined') {
+    spec.linux.seccomp = toOciSeccomp(seccomp === 'default' ? DEFAULT_PROFILE : seccomp, caps);
+  }
   return spec;
 }

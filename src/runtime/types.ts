@@ -3,6 +3,8 @@
  * runc under a per-container monitor (conmon), and read back state and exit codes.
  */
 
+import type { DockerSeccompProfile } from './seccomp.js';
+
 export interface ResolvedUser {
   uid: number;
   gid: number;
@@ -40,6 +42,11 @@ export interface SpecInput {
   capDrop?: string[];
   privileged?: boolean;
   noNewPrivileges?: boolean;
+  /**
+   * Seccomp: docker's default profile unless 'unconfined' or a profile of the user's (docker's
+   * JSON format). Privileged containers run unconfined, as in docker.
+   */
+  seccomp?: 'default' | 'unconfined' | DockerSeccompProfile;
   /** cgroups path for this container, e.g. "/berth/<id>". */
   cgroupsPath: string;
   /** OCI linux.resources, passed through as given. */

@@ -1,0 +1,91 @@
+/**
+ * Validation of one compose file (after interpolation) against the Compose Specification's
+ * published JSON schema (vendored in schema/, see its README). The schema is read and compiled
+ * once, on first use, so commands that never load a file do not pay for it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { ComposeError } from './errors.js';
+
+let compiled: ValidateFunction | undefined;
+
+/**
+ * The schema lives in the source tree; the CLI runs from a bundle elsewhere in the repository,
+ * so look for it relative to each directory above this module.
+ */
+function schemaPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    for (const candidate of [join(dir, 'schema/compose-spec.json'), join(dir, 'src/compose/schema/compose-spec.json')]) {
+      if (existsSync(candidate)) return candidate;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('compose-spec.json not found: the compose schema ships in src/compose/schema/');
+    dir = parent;
+  }
+}
+
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const schema = JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
+    // The schema names draft-07 by an https URL ajv does not know; its meta-schema check adds nothing here.
+    delete schema.$schema;
+    const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: false });
+    compiled = ajv.compile(schema);
+  }
+  return compiled;
+}
+
+/** "/services/web/ports/0" -> "services.web.ports[0]", using the document to tell indexes from keys. */
+export function keyPath(doc: unknown, pointer: string): string {
+  let node = doc;
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) {
+      out += `[${seg}]`;
+      node = node[Number(seg)];
+    } else {
+      out += out ? `.${seg}` : seg;
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function describe(err: ErrorObject): string {
+  const p = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return `additional property "${String(p.additionalProperty)}" is not allowed`;
+    case 'required':
+      return `missing required property "${String(p.missingProperty)}"`;
+    case 'type':
+      return `must be ${Array.isArray(p.type) ? (p.type as string[]).join(' or ') : String(p.type)}`;
+    case 'enum':
+      return `must be one of: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'oneOf':
+    case 'anyOf':
+      return 'does not match any allowed form';
+    default:
+      return err.message ?? `is invalid (${err.keyword})`;
+  }
+}
+
+/** Throws a ComposeError naming the file and key of the most specific schema violation. */
+export function validateAgainstSchema(doc: unknown, file: string): void {
+  const validate = validator();
+  if (validate(doc)) return;
+  const errors = validate.errors ?? [];
+  // Under oneOf, the deepest error points at the value the user actually got wrong.
+  const best = [...errors].sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length)[0];
+  if (!best) throw new ComposeError('does not match the compose schema', { file });
+  let key = keyPath(doc, best.instancePath);
+  if (best.keyword === 'additionalProperties' && !key) key = String((best.params as Record<string, unknown>).additionalProperty);
+  const msg = best.keyword === 'additionalProperties' && key === String((best.params as Record<string, unknown>).additionalProperty)
+    ? 'additional property is not allowed at the top level'
+    : describe(best);
+  throw new ComposeError(msg, { file, key: key || undefined });
+}

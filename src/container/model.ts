@@ -5,6 +5,7 @@
  */
 import type { ImageContainerConfig } from '../image/types.js';
 import type { HealthState } from './health.js';
+import type { MountPoint } from '../volume/mount-spec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -64,6 +65,8 @@ export interface ContainerRecord {
   hostnamePath: string;
   hostsPath: string;
   resolvConfPath: string;
+  /** Volumes, binds and tmpfs mounts, resolved at create by the volume hook. */
+  mountPoints?: MountPoint[];
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -2,6 +2,7 @@
  * Wire views of a container: the list item of GET /containers/json and the document of
  * GET /containers/{id}/json, with dockerd's field names and zero values.
  */
+import { mountView } from '../volume/mount-spec.js';
 import { humanDuration } from '../util/units.js';
 import type { ContainerLayer } from '../snapshot/types.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
@@ -55,7 +56,7 @@ export function listItem(record: ContainerRecord, size?: { rw: number; rootFs: n
     Status: statusString(record),
     HostConfig: { NetworkMode: record.hostConfig.NetworkMode ?? 'default' },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountsView(record),
   };
   if (size) {
     item.SizeRw = size.rw;
@@ -108,7 +109,7 @@ export function inspectDocument(record: ContainerRecord, layer: ContainerLayer, 
       },
       Name: 'overlay2',
     },
-    Mounts: [],
+    Mounts: mountsView(record),
     Config: record.config,
     NetworkSettings: {
       Bridge: '',
@@ -131,4 +132,9 @@ export function inspectDocument(record: ContainerRecord, layer: ContainerLayer, 
       Networks: {},
     },
   };
+}
+
+/** docker's Mounts array (volumes, binds, --mount tmpfs). */
+function mountsView(record: ContainerRecord): Record<string, unknown>[] {
+  return (record.mountPoints ?? []).map(mountView).filter((m): m is Record<string, unknown> => m !== undefined);
 }

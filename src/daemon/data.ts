@@ -6,9 +6,11 @@
 import type { ImageStore } from '../image/store.js';
 import type { ContainerLayers } from '../snapshot/container-layers.js';
 import type { RuntimeDriver } from '../runtime/types.js';
+import type { VolumeService } from '../volume/service.js';
 
 export interface DataServices {
   imageStore: ImageStore;
   containerLayers: ContainerLayers;
   runtime: RuntimeDriver;
+  volumes: VolumeService;
 }

@@ -16,6 +16,8 @@ import { runcExecProbe } from '../runtime/probe.js';
 import { runcUpdate } from '../runtime/update.js';
 import { ContainerStore } from '../container/store.js';
 import { ContainerManager } from '../container/manager.js';
+import { VolumeStore } from '../volume/store.js';
+import { VolumeService } from '../volume/service.js';
 import { EventBus } from './events.js';
 import { Daemon } from './daemon.js';
 import type { DaemonConfig } from './config.js';
@@ -39,7 +41,10 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
   const layers = new ContainerLayers(join(config.dataRoot, 'overlay'));
   const runtime = new RuncDriver({ execRoot: config.execRoot, runcPath: config.runcPath, conmonPath: config.conmonPath });
   const store = await ContainerStore.open(join(config.dataRoot, 'containers'));
+  const volumeStore = await VolumeStore.open(config.dataRoot);
+  const volumes = new VolumeService({ store: volumeStore, containers: () => store.all(), findContainer: (name) => store.get(name), debug });
   const containers = new ContainerManager({
+    hooks: [volumes],
     store,
     images,
     layers,
@@ -63,6 +68,6 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     layerSizes: (image) => images.layerSizes(image.id),
     layerOf: (id) => layers.paths(id),
     id: await engineId(config.dataRoot),
-    data: { imageStore: images, containerLayers: layers, runtime },
+    data: { imageStore: images, containerLayers: layers, runtime, volumes },
   });
 }

@@ -31,8 +31,14 @@ const version: Entry = { short: 'Show the Berth version information', load: asyn
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
 const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
 const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
+const pause: Entry = { short: 'Pause all processes within one or more containers', load: async () => (await import('./commands/pause.js')).pause };
+const unpause: Entry = { short: 'Unpause all processes within one or more containers', load: async () => (await import('./commands/pause.js')).unpause };
+const top: Entry = { short: 'Display the running processes of a container', load: async () => (await import('./commands/top.js')).command };
+const stats: Entry = { short: 'Display a live stream of container(s) resource usage statistics', load: async () => (await import('./commands/stats.js')).command };
+const update: Entry = { short: 'Update configuration of one or more containers', load: async () => (await import('./commands/update.js')).command };
 
 export const TOP: Record<string, Entry> = {
+  pause, unpause, top, stats, update,
   commit, diff,
   run, ps, images, version, info, create, events, history, import: importCmd, inspect, kill, logs, rename,
   restart, rm, rmi, start, stop, tag, wait,
@@ -53,6 +59,7 @@ export const GROUPS: Record<string, Group> = {
     short: 'Manage containers',
     commands: {
       commit, diff,
+      pause, unpause, top, stats, update,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
       kill, logs, ls: ps, list: ps, ps, prune: containerPrune, rename, restart, rm, remove: rm, run, start, stop, wait,
     },

@@ -16,6 +16,8 @@ import type {
   ImageSummary,
   ServerVersion,
   SystemInfo,
+  TopResponse,
+  UpdateBody,
   WaitResponse,
 } from './types.js';
 
@@ -115,6 +117,32 @@ export class EngineClient {
 
   containerKill(id: string, signal?: string): Promise<void> {
     return this.drain({ method: 'POST', path: `/containers/${enc(id)}/kill`, query: { signal } });
+  }
+
+  containerPause(id: string): Promise<void> {
+    return this.drain({ method: 'POST', path: `/containers/${enc(id)}/pause` });
+  }
+
+  containerUnpause(id: string): Promise<void> {
+    return this.drain({ method: 'POST', path: `/containers/${enc(id)}/unpause` });
+  }
+
+  containerTop(id: string, psArgs?: string): Promise<TopResponse> {
+    return this.json({ method: 'GET', path: `/containers/${enc(id)}/top`, query: { ps_args: psArgs || undefined } });
+  }
+
+  containerUpdate(id: string, body: UpdateBody): Promise<{ Warnings?: string[] | null }> {
+    return this.json({
+      method: 'POST',
+      path: `/containers/${enc(id)}/update`,
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  }
+
+  /** The raw stats response: one JSON document, or one per line while `stream`. */
+  containerStats(id: string, opts: { stream: boolean; oneShot?: boolean }): Promise<IncomingMessage> {
+    return send(this.addr, { method: 'GET', path: `/containers/${enc(id)}/stats`, query: { stream: opts.stream ? '1' : '0', 'one-shot': opts.oneShot } });
   }
 
   containerRemove(id: string, opts: { force?: boolean; volumes?: boolean; link?: boolean } = {}): Promise<void> {

@@ -71,6 +71,7 @@ export interface ContainerConfig {
   Labels?: Labels;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthcheckConfig;
 }
 
 export interface RestartPolicy {
@@ -78,9 +79,55 @@ export interface RestartPolicy {
   MaximumRetryCount?: number;
 }
 
-export interface HostConfig {
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+/** The resource fields shared by create's HostConfig and POST /containers/{id}/update. */
+export interface Resources {
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  OomKillDisable?: boolean;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuQuota?: number;
+  CpuPeriod?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  PidsLimit?: number;
+  Ulimits?: Ulimit[];
+}
+
+export interface HostConfig extends Resources {
   AutoRemove?: boolean;
   RestartPolicy?: RestartPolicy;
+  ShmSize?: number;
+  ReadonlyRootfs?: boolean;
+  CapAdd?: string[];
+  CapDrop?: string[];
+  Privileged?: boolean;
+  SecurityOpt?: string[];
+}
+
+export interface UpdateBody extends Resources {
+  RestartPolicy?: RestartPolicy;
+}
+
+/** Config.Healthcheck: durations in nanoseconds. */
+export interface HealthcheckConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
+export interface TopResponse {
+  Titles: string[];
+  Processes: string[][];
 }
 
 export interface ContainerCreateBody extends ContainerConfig {

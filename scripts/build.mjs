@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,5 +24,17 @@ const common = {
   // Bundled CommonJS deps (tar-stream) need require() inside an ESM bundle.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
 };
+// The SOCK_SEQPACKET client for conmon's attach socket (see native/seqpacket.c). Compiled with
+// the C compiler against the headers that ship with this node; one file, no node-gyp project.
+const nodeInclude = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>
+  existsSync(join(d, 'node_api.h')),
+);
+if (!nodeInclude) throw new Error('node headers (node_api.h) not found next to this node; install the nodejs headers');
+mkdirSync(join(dist, 'native'), { recursive: true });
+execFileSync(
+  process.env.CC ?? 'cc',
+  ['-shared', '-fPIC', '-O2', '-Wall', `-I${nodeInclude}`, '-DNODE_GYP_MODULE_NAME=seqpacket', '-o', join(dist, 'native', 'seqpacket.node'), join(root, 'native', 'seqpacket.c')],
+  { stdio: 'inherit' },
+);
 await build({ ...common, entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'berth.mjs') });
 await build({ ...common, entryPoints: [join(root, 'src/daemon/main.ts')], outfile: join(dist, 'berthd.mjs') });

@@ -20,8 +20,9 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old: Berth needs 20 or newer"
 
 # runc runs containers, conmon holds each one's stdio and exit code, busybox-static is the
-# test image, iptables is for port mapping, attr (getfattr/setfattr) for overlay whiteouts.
-packages=(runc conmon busybox-static iptables attr)
+# test image, iptables is for port mapping, attr (getfattr/setfattr) for overlay whiteouts,
+# gcc and libc6-dev build the small native client for conmon's attach socket (native/seqpacket.c).
+packages=(runc conmon busybox-static iptables attr gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -12,8 +12,11 @@ import type { Daemon } from '../daemon/daemon.js';
 import { systemRoutes } from './routes/system.js';
 import { containerRoutes } from './routes/containers.js';
 import { imageRoutes } from './routes/images.js';
+import { buildRoutes } from './routes/build.js';
+import { interactiveRoutes } from './routes/exec.js';
 import { opsRoutes } from './routes/ops.js';
 import { dataRoutes } from './routes/data.js';
+import { volumeRoutes } from './routes/volumes.js';
 
 const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
 
@@ -42,8 +45,11 @@ export function buildRouter(daemon: Daemon): Router {
   systemRoutes(router, daemon);
   containerRoutes(router, daemon);
   imageRoutes(router, daemon);
+  buildRoutes(router, daemon);
+  interactiveRoutes(router, daemon);
   opsRoutes(router, daemon);
   dataRoutes(router, daemon);
+  volumeRoutes(router, daemon);
   return router;
 }
 

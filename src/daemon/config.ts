@@ -22,6 +22,11 @@ export interface DaemonConfig {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /** Registries (dockerd's names): plain-http/unverified hosts, Docker Hub mirrors, transfer concurrency. */
+  insecureRegistries: string[];
+  registryMirrors: string[];
+  maxConcurrentDownloads: number;
+  maxConcurrentUploads: number;
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -29,7 +34,7 @@ const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
 interface FlagSpec {
   key: keyof DaemonConfig;
   names: string[];
-  kind: 'string' | 'bool' | 'list';
+  kind: 'string' | 'bool' | 'list' | 'int';
   /** daemon.json key, as dockerd names it. */
   fileKey: string;
 }
@@ -49,6 +54,10 @@ const FLAGS: FlagSpec[] = [
   { key: 'dns', names: ['--dns'], kind: 'list', fileKey: 'dns' },
   { key: 'dnsSearch', names: ['--dns-search'], kind: 'list', fileKey: 'dns-search' },
   { key: 'dnsOptions', names: ['--dns-opt'], kind: 'list', fileKey: 'dns-opts' },
+  { key: 'insecureRegistries', names: ['--insecure-registry'], kind: 'list', fileKey: 'insecure-registries' },
+  { key: 'registryMirrors', names: ['--registry-mirror'], kind: 'list', fileKey: 'registry-mirrors' },
+  { key: 'maxConcurrentDownloads', names: ['--max-concurrent-downloads'], kind: 'int', fileKey: 'max-concurrent-downloads' },
+  { key: 'maxConcurrentUploads', names: ['--max-concurrent-uploads'], kind: 'int', fileKey: 'max-concurrent-uploads' },
 ];
 
 export const USAGE = `Usage:	berthd [OPTIONS]
@@ -70,6 +79,10 @@ Options:
       --dns list             DNS server to use
       --dns-search list      DNS search domains to use
       --dns-opt list         DNS options to use
+      --insecure-registry list           Enable insecure registry communication
+      --registry-mirror list             Preferred Docker registry mirror
+      --max-concurrent-downloads int     Set the max concurrent downloads (default 3)
+      --max-concurrent-uploads int       Set the max concurrent uploads (default 3)
   -v, --version              Print version information and quit
 `;
 
@@ -96,7 +109,10 @@ export function parseDaemonArgs(argv: string[]): ParsedArgs {
     else value = argv[++i];
     if (value === undefined) throw invalidParameter(`flag needs an argument: ${name}`);
     if (spec.kind === 'list') flags[spec.key] = [...((flags[spec.key] as string[] | undefined) ?? []), value];
-    else flags[spec.key] = value;
+    else if (spec.kind === 'int') {
+      if (!/^\d+$/.test(value) || Number(value) < 1) throw invalidParameter(`invalid argument "${value}" for "${name}" flag: must be a positive integer`);
+      flags[spec.key] = Number(value);
+    } else flags[spec.key] = value;
   }
   return { kind: 'run', flags: flags as Partial<DaemonConfig> };
 }
@@ -128,7 +144,7 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
       );
     }
     const value = file[spec.fileKey];
-    const ok = spec.kind === 'bool' ? typeof value === 'boolean' : spec.kind === 'list' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === 'string';
+    const ok = spec.kind === 'int' ? Number.isSafeInteger(value) && (value as number) >= 1 : spec.kind === 'bool' ? typeof value === 'boolean' : spec.kind === 'list' ? Array.isArray(value) && value.every((v) => typeof v === 'string') : typeof value === 'string';
     if (!ok) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: "${spec.fileKey}" has the wrong type`);
     merged[spec.key] = value;
   }
@@ -150,6 +166,10 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     dns: pick('dns', []),
     dnsSearch: pick('dnsSearch', []),
     dnsOptions: pick('dnsOptions', []),
+    insecureRegistries: pick('insecureRegistries', []),
+    registryMirrors: pick('registryMirrors', []),
+    maxConcurrentDownloads: pick('maxConcurrentDownloads', 3),
+    maxConcurrentUploads: pick('maxConcurrentUploads', 3),
   };
 }
 

@@ -12,6 +12,7 @@ import type { ContainerRecord } from '../container/model.js';
 import { EventBus } from './events.js';
 import type { DaemonConfig } from './config.js';
 import type { DataServices } from './data.js';
+import type { InteractiveServices } from '../container/interactive.js';
 import { API_VERSION, BERTH_VERSION } from '../api/version.js';
 import { isActive } from '../container/model.js';
 import { shortId } from '../util/ids.js';
@@ -29,6 +30,8 @@ export interface DaemonParts {
   id: string;
   /** Concrete stores for commit, cp, diff, export, save/load, volumes and df. */
   data?: DataServices;
+  /** Attach sessions, exec instances and terminal resize. */
+  interactive?: InteractiveServices;
 }
 
 export class Daemon {
@@ -41,6 +44,7 @@ export class Daemon {
   readonly layerOf: (containerId: string) => ContainerLayer;
   readonly id: string;
   readonly data?: DataServices;
+  readonly interactive?: InteractiveServices;
 
   constructor(parts: DaemonParts) {
     this.config = parts.config;
@@ -52,6 +56,7 @@ export class Daemon {
     this.layerOf = parts.layerOf;
     this.id = parts.id;
     this.data = parts.data;
+    this.interactive = parts.interactive;
   }
 
   async containerSize(record: ContainerRecord): Promise<{ rw: number; rootFs: number }> {

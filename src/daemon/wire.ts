@@ -16,6 +16,8 @@ import { runcExecProbe } from '../runtime/probe.js';
 import { runcUpdate } from '../runtime/update.js';
 import { ContainerStore } from '../container/store.js';
 import { ContainerManager } from '../container/manager.js';
+import { AttachService } from '../container/attach.js';
+import { ExecService } from '../container/exec.js';
 import { VolumeStore } from '../volume/store.js';
 import { VolumeService } from '../volume/service.js';
 import { EventBus } from './events.js';
@@ -41,10 +43,22 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
   const layers = new ContainerLayers(join(config.dataRoot, 'overlay'));
   const runtime = new RuncDriver({ execRoot: config.execRoot, runcPath: config.runcPath, conmonPath: config.conmonPath });
   const store = await ContainerStore.open(join(config.dataRoot, 'containers'));
+  const bundleRoot = join(config.execRoot, 'bundles');
+  const attach = new AttachService((id) => runtime.attachSocketPath(id));
+  const execs = new ExecService({
+    store,
+    conmonPath: runtime.conmonPath,
+    runcPath: runtime.runcPath,
+    runcRoot: runtime.runcRoot,
+    execRoot: config.execRoot,
+    bundleDir: (id) => join(bundleRoot, id),
+    resolveUser: (rootfs, user) => resolveUser(rootfs, user),
+    debug,
+  });
   const volumeStore = await VolumeStore.open(config.dataRoot);
   const volumes = new VolumeService({ store: volumeStore, containers: () => store.all(), findContainer: (name) => store.get(name), debug });
   const containers = new ContainerManager({
-    hooks: [volumes],
+    hooks: [volumes, attach, execs.hook],
     store,
     images,
     layers,
@@ -53,7 +67,7 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     resolveUser: (rootfs, user) => resolveUser(rootfs, user),
     classifyStartError,
     events,
-    bundleRoot: join(config.execRoot, 'bundles'),
+    bundleRoot,
     debug,
     probe: (id, argv, env, timeoutMs) => runcExecProbe(runtime.runcPath, runtime.runcRoot, id, argv, env, timeoutMs),
     updateResources: (id, resources) => runcUpdate(runtime.runcPath, runtime.runcRoot, id, resources),
@@ -68,6 +82,7 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     layerSizes: (image) => images.layerSizes(image.id),
     layerOf: (id) => layers.paths(id),
     id: await engineId(config.dataRoot),
+    interactive: { attach, execs, controlFifo: (id) => runtime.controlFifoPath(id) },
     data: { imageStore: images, containerLayers: layers, runtime, volumes },
   });
 }

@@ -198,11 +198,6 @@ export function containerRoutes(router: Router, daemon: Daemon): void {
     sendNoContent(res);
   });
 
-  router.on('POST', '/containers/{id}/resize', ({ res, params }) => {
-    containers.store.get(params.id!);
-    sendNoContent(res, 200);
-  });
-
   router.on('GET', '/containers/{id}/logs', async ({ res, params, query }) => {
     const record = containers.store.get(params.id!);
     const options = parseLogOptions(query);
@@ -214,47 +209,5 @@ export function containerRoutes(router: Router, daemon: Daemon): void {
     await streamLogs(daemon, record, options, res);
     res.end();
   });
-
-  // Output-only attach: stdin and TTY attach come with the monitor's attach socket.
-  router.onHijack('POST', '/containers/{id}/attach', async ({ socket, params, query, upgrade }) => {
-    let record: ContainerRecord;
-    try {
-      record = containers.store.get(params.id!);
-    } catch (err) {
-      const message = JSON.stringify({ message: (err as Error).message });
-      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`);
-      return;
-    }
-    const tty = record.config.Tty === true;
-    const contentType = tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream';
-    socket.write(
-      upgrade
-        ? `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`
-        : `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
-    );
-    const options: LogOptions = {
-      stdout: queryBool(query, 'stdout'),
-      stderr: queryBool(query, 'stderr'),
-      follow: queryBool(query, 'stream'),
-      timestamps: false,
-    };
-    // Input from the client is drained so a client that sends stdin doesn't stall.
-    socket.on('data', () => undefined);
-    socket.on('error', () => undefined);
-    const offset = queryBool(query, 'logs') ? 0 : await LogReader.currentSize(record.logPath);
-    if (options.follow && !isActive(record.state.status)) {
-      // Attached before start (docker run does this): follow until the next exit.
-      const reader = new LogReader(record.logPath, offset);
-      void containers.wait(record.id, 'next-exit').ready.then(() => reader.stop());
-      socket.on('close', () => reader.stop());
-      for await (const entry of reader.entries(true)) {
-        if ((entry.stream === 'stdout' && options.stdout) || (entry.stream === 'stderr' && options.stderr)) {
-          socket.write(tty ? entry.data : frame(entry.stream, entry.data));
-        }
-      }
-    } else {
-      await streamLogs(daemon, record, options, socket, offset);
-    }
-    socket.end();
-  });
+  // attach and resize live in exec.ts with the other terminal and stdin endpoints.
 }

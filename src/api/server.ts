@@ -16,6 +16,7 @@ import { buildRoutes } from './routes/build.js';
 import { interactiveRoutes } from './routes/exec.js';
 import { opsRoutes } from './routes/ops.js';
 import { dataRoutes } from './routes/data.js';
+import { networkRoutes } from './routes/networks.js';
 import { volumeRoutes } from './routes/volumes.js';
 
 const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
@@ -49,6 +50,7 @@ export function buildRouter(daemon: Daemon): Router {
   interactiveRoutes(router, daemon);
   opsRoutes(router, daemon);
   dataRoutes(router, daemon);
+  networkRoutes(router, daemon);
   volumeRoutes(router, daemon);
   return router;
 }

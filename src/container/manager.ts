@@ -35,8 +35,11 @@ export interface HookContribution {
  * lifecycle code knowing it. Hooks run in order; a throw from create/prepare refuses the step.
  */
 export interface ContainerHook {
-  /** At create, after the config is merged: validate and record what the hook needs. */
-  create?(record: ContainerRecord): Promise<void>;
+  /**
+   * At create, after the config is merged: validate and record what the hook needs. `body` is
+   * the raw create request, for fields only one subsystem reads (NetworkingConfig, MacAddress).
+   */
+  create?(record: ContainerRecord, body: Record<string, unknown>): Promise<void>;
   /** Before the runtime creates the container, with its rootfs mounted. */
   prepare?(record: ContainerRecord, rootfs: string): Promise<HookContribution>;
   /**
@@ -195,7 +198,7 @@ export class ContainerManager {
         hostsPath: join(dir, 'hosts'),
         resolvConfPath: join(dir, 'resolv.conf'),
       };
-      for (const hook of this.hooks) await hook.create?.(record);
+      for (const hook of this.hooks) await hook.create?.(record, body);
       await this.deps.store.save(record);
       this.publish('create', record);
       return { Id: id, Warnings: warnings };

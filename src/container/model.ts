@@ -4,6 +4,7 @@
  * State fields.
  */
 import type { ImageContainerConfig } from '../image/types.js';
+import type { ContainerNetworkState } from '../network/types.js';
 import type { HealthState } from './health.js';
 import type { MountPoint } from '../volume/mount-spec.js';
 
@@ -65,6 +66,8 @@ export interface ContainerRecord {
   hostnamePath: string;
   hostsPath: string;
   resolvConfPath: string;
+  /** Networks, addresses and published ports (kept by the network hook). */
+  network?: ContainerNetworkState;
   /** Volumes, binds and tmpfs mounts, resolved at create by the volume hook. */
   mountPoints?: MountPoint[];
 }

@@ -6,6 +6,7 @@ import { mountView } from '../volume/mount-spec.js';
 import { humanDuration } from '../util/units.js';
 import type { ContainerLayer } from '../snapshot/types.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
+import { listNetworks, listPorts, networkSettings } from '../network/views.js';
 
 /** `Command` as dockerd builds it: arguments with spaces get single quotes. */
 export function commandString(record: ContainerRecord): string {
@@ -50,12 +51,12 @@ export function listItem(record: ContainerRecord, size?: { rw: number; rootFs: n
     ImageID: record.image,
     Command: commandString(record),
     Created: Math.floor(Date.parse(record.created) / 1000),
-    Ports: [],
+    Ports: listPorts(record),
     Labels: record.config.Labels ?? {},
     State: record.state.status,
     Status: statusString(record),
     HostConfig: { NetworkMode: record.hostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: listNetworks(record) },
     Mounts: mountsView(record),
   };
   if (size) {
@@ -111,26 +112,7 @@ export function inspectDocument(record: ContainerRecord, layer: ContainerLayer, 
     },
     Mounts: mountsView(record),
     Config: record.config,
-    NetworkSettings: {
-      Bridge: '',
-      SandboxID: '',
-      HairpinMode: false,
-      LinkLocalIPv6Address: '',
-      LinkLocalIPv6PrefixLen: 0,
-      Ports: {},
-      SandboxKey: s.pid > 0 ? `/proc/${s.pid}/ns/net` : '',
-      SecondaryIPAddresses: null,
-      SecondaryIPv6Addresses: null,
-      EndpointID: '',
-      Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      MacAddress: '',
-      Networks: {},
-    },
+    NetworkSettings: networkSettings(record),
   };
 }
 

@@ -12,6 +12,8 @@ import type { ContainerRecord } from '../container/model.js';
 import { EventBus } from './events.js';
 import type { DaemonConfig } from './config.js';
 import type { DataServices } from './data.js';
+import type { NetworkService } from '../network/service.js';
+import type { NetworkHook } from '../network/hook.js';
 import type { InteractiveServices } from '../container/interactive.js';
 import { API_VERSION, BERTH_VERSION } from '../api/version.js';
 import { isActive } from '../container/model.js';
@@ -28,6 +30,9 @@ export interface DaemonParts {
   /** The layer a container's files live in, as paths (for inspect's GraphDriver). */
   layerOf: (containerId: string) => ContainerLayer;
   id: string;
+  /** Networks, and the container hook that attaches containers to them. */
+  networks?: NetworkService;
+  networkHook?: NetworkHook;
   /** Concrete stores for commit, cp, diff, export, save/load, volumes and df. */
   data?: DataServices;
   /** Attach sessions, exec instances and terminal resize. */
@@ -43,6 +48,8 @@ export class Daemon {
   readonly layerSizes: (image: ImageRecord) => number[];
   readonly layerOf: (containerId: string) => ContainerLayer;
   readonly id: string;
+  readonly networks?: NetworkService;
+  readonly networkHook?: NetworkHook;
   readonly data?: DataServices;
   readonly interactive?: InteractiveServices;
 
@@ -55,6 +62,8 @@ export class Daemon {
     this.layerSizes = parts.layerSizes;
     this.layerOf = parts.layerOf;
     this.id = parts.id;
+    this.networks = parts.networks;
+    this.networkHook = parts.networkHook;
     this.data = parts.data;
     this.interactive = parts.interactive;
   }

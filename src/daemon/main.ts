@@ -43,18 +43,22 @@ async function main(): Promise<void> {
   const releasePidfile = acquirePidLock(config.pidfile, `pid file ${config.pidfile}`);
   const socketPaths = config.hosts.map(socketPathOf);
   const servers: Server[] = [];
-  let daemonClose: (() => void) | undefined;
+  let daemonClose: (() => Promise<void>) | undefined;
 
   const shutdown = (signal: string): void => {
     log(`received ${signal}, shutting down (containers keep running)`);
-    daemonClose?.();
+    const closing = daemonClose?.() ?? Promise.resolve();
     for (const server of servers) {
       server.close();
       server.closeAllConnections();
     }
-    releasePidfile();
-    releaseLock();
-    process.exit(0);
+    // Networking removes its bridges and rules when no container runs; never wait long for it.
+    const deadline = new Promise((resolve) => setTimeout(resolve, 5_000));
+    void Promise.race([closing.catch((err: unknown) => log(`shutdown: ${errorMessage(err)}`)), deadline]).finally(() => {
+      releasePidfile();
+      releaseLock();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -62,7 +66,10 @@ async function main(): Promise<void> {
   try {
     for (const path of socketPaths) await claimSocketPath(path);
     const daemon = await openDaemon(config, debug);
-    daemonClose = () => daemon.containers.close();
+    daemonClose = async () => {
+      daemon.containers.close();
+      await daemon.networks?.shutdown();
+    };
     for (const path of socketPaths) {
       mkdirSync(dirname(path), { recursive: true });
       const server = createApiServer(daemon, debug);

@@ -20,6 +20,8 @@ import { AttachService } from '../container/attach.js';
 import { ExecService } from '../container/exec.js';
 import { VolumeStore } from '../volume/store.js';
 import { VolumeService } from '../volume/service.js';
+import { NetworkService } from '../network/service.js';
+import { NetworkHook } from '../network/hook.js';
 import { EventBus } from './events.js';
 import { Daemon } from './daemon.js';
 import type { DaemonConfig } from './config.js';
@@ -57,8 +59,10 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
   });
   const volumeStore = await VolumeStore.open(config.dataRoot);
   const volumes = new VolumeService({ store: volumeStore, containers: () => store.all(), findContainer: (name) => store.get(name), debug });
+  const networks = await NetworkService.open(config, store, debug);
+  const networkHook = new NetworkHook(networks);
   const containers = new ContainerManager({
-    hooks: [volumes, attach, execs.hook],
+    hooks: [networkHook, volumes, attach, execs.hook],
     store,
     images,
     layers,
@@ -73,6 +77,8 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     updateResources: (id, resources) => runcUpdate(runtime.runcPath, runtime.runcRoot, id, resources),
   });
   await containers.recover();
+  await networks.start();
+  await networkHook.recoverRunning();
   return new Daemon({
     config,
     events,
@@ -82,6 +88,8 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     layerSizes: (image) => images.layerSizes(image.id),
     layerOf: (id) => layers.paths(id),
     id: await engineId(config.dataRoot),
+    networks,
+    networkHook,
     interactive: { attach, execs, controlFifo: (id) => runtime.controlFifoPath(id) },
     data: { imageStore: images, containerLayers: layers, runtime, volumes },
   });

@@ -64,4 +64,6 @@ export interface ContainerNetworkState {
   sandboxKey: string;
   /** Host-side veth names of the current run, for teardown. */
   hostVeths: string[];
+  /** Network id -> interface name inside the namespace (eth0, eth1, ...) for this run. */
+  interfaces: Record<string, string>;
 }

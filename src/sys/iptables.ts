@@ -60,3 +60,12 @@ export async function deleteChain(table: Table, chain: string): Promise<void> {
   await execTool('iptables', ['-w', '-t', table, '-F', chain]);
   await execTool('iptables', ['-w', '-t', table, '-X', chain]);
 }
+
+/** ensureJump inside a container's namespace (its tables start empty). */
+export async function ensureJumpInNetns(netns: string, table: Table, chain: string, rule: string[]): Promise<void> {
+  try {
+    await execInNetns(netns, 'iptables', ['-w', '-t', table, '-C', chain, ...rule]);
+  } catch {
+    await execInNetns(netns, 'iptables', ['-w', '-t', table, '-I', chain, '1', ...rule]);
+  }
+}

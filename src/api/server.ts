@@ -12,6 +12,7 @@ import type { Daemon } from '../daemon/daemon.js';
 import { systemRoutes } from './routes/system.js';
 import { containerRoutes } from './routes/containers.js';
 import { imageRoutes } from './routes/images.js';
+import { distributionRoutes } from './routes/distribution.js';
 import { buildRoutes } from './routes/build.js';
 import { interactiveRoutes } from './routes/exec.js';
 import { opsRoutes } from './routes/ops.js';
@@ -46,6 +47,7 @@ export function buildRouter(daemon: Daemon): Router {
   systemRoutes(router, daemon);
   containerRoutes(router, daemon);
   imageRoutes(router, daemon);
+  distributionRoutes(router, daemon);
   buildRoutes(router, daemon);
   interactiveRoutes(router, daemon);
   opsRoutes(router, daemon);

@@ -28,6 +28,7 @@ const history: Entry = { short: 'Show the history of an image', load: async () =
 const events: Entry = { short: 'Get real time events from the server', load: async () => (await import('./commands/events.js')).command };
 const info: Entry = { short: 'Display system-wide information', load: async () => (await import('./commands/info.js')).command };
 const version: Entry = { short: 'Show the Berth version information', load: async () => (await import('./commands/version.js')).command };
+const build: Entry = { short: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).command };
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
 const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
 const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
@@ -40,7 +41,7 @@ const update: Entry = { short: 'Update configuration of one or more containers',
 export const TOP: Record<string, Entry> = {
   pause, unpause, top, stats, update,
   commit, diff,
-  run, ps, images, version, info, create, events, history, import: importCmd, inspect, kill, logs, rename,
+  run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
   restart, rm, rmi, start, stop, tag, wait,
 };
 
@@ -54,7 +55,28 @@ export interface Group {
 const containerPrune: Entry = { short: 'Remove all stopped containers', load: async () => (await import('./commands/prune.js')).containerPrune };
 const imagePrune: Entry = { short: 'Remove unused images', load: async () => (await import('./commands/prune.js')).imagePrune };
 
+const volumeCommand = (name: 'volumeCreate' | 'volumeLs' | 'volumeInspect' | 'volumeRm' | 'volumePrune', short: string): Entry => ({
+  short,
+  load: async () => (await import('./commands/volume.js'))[name],
+});
+const volumeLs = volumeCommand('volumeLs', 'List volumes');
+const volumeRm = volumeCommand('volumeRm', 'Remove one or more volumes');
+
 export const GROUPS: Record<string, Group> = {
+  builder: {
+    short: 'Manage builds',
+    commands: { build, prune: { short: 'Remove build cache', load: async () => (await import('./commands/builder.js')).prune } },
+  },
+  volume: {
+    short: 'Manage volumes',
+    commands: {
+      create: volumeCommand('volumeCreate', 'Create a volume'),
+      inspect: volumeCommand('volumeInspect', 'Display detailed information on one or more volumes'),
+      ls: volumeLs, list: volumeLs,
+      prune: volumeCommand('volumePrune', 'Remove all unused local volumes'),
+      rm: volumeRm, remove: volumeRm,
+    },
+  },
   container: {
     short: 'Manage containers',
     commands: {
@@ -67,7 +89,7 @@ export const GROUPS: Record<string, Group> = {
   image: {
     short: 'Manage images',
     commands: {
-      history, import: importCmd, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
+      build, history, import: importCmd, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
       ls: images, list: images, prune: imagePrune, rm: rmi, remove: rmi, tag,
     },
   },

@@ -5,6 +5,7 @@ import { invalidParameter, notImplemented } from '../../util/errors.js';
 import { matchesLabel } from '../../container/filter.js';
 import type { ImageRecord } from '../../image/types.js';
 import { parseTimestampNano } from './system.js';
+import { pullImage } from './distribution.js';
 
 const unixSeconds = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
 
@@ -115,13 +116,12 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
     sendJson(res, 200, list.map(listItem));
   });
 
-  router.on('POST', '/images/create', async ({ req, res, query }) => {
+  router.on('POST', '/images/create', async (ctx) => {
+    const { req, res, query } = ctx;
     const fromSrc = query.get('fromSrc');
     const fromImage = query.get('fromImage');
     if (fromSrc === null && !fromImage) throw invalidParameter('one of fromSrc or fromImage is required');
-    if (fromSrc === null) {
-      throw notImplemented(`pulling ${fromImage} from a registry is not supported by this berthd yet; import a rootfs tar with 'berth import' instead`);
-    }
+    if (fromSrc === null) return pullImage(daemon, ctx);
     if (fromSrc !== '-') throw notImplemented(`importing from a URL (${fromSrc}) is not supported: berthd has no outbound network; send the tar as the request body (fromSrc=-)`);
     const { repo, tag } = splitRepoTag(query.get('repo') ?? '', query.get('tag') ?? '');
     const image = await daemon.importImage(req, { repo, tag, changes: query.getAll('changes'), message: query.get('message') ?? undefined });

@@ -6,6 +6,7 @@ import { StatusError, type CliContext } from '../command.js';
 import { FlagError, type FlagSpec, type ParsedArgs } from '../flags.js';
 import { jsonLines } from '../../client/jsonlines.js';
 import type { ProgressMessage } from '../../client/types.js';
+import { VOLUME_FLAGS, applyVolumeFlags } from './volume-flags.js';
 import { CREATE_ONLY_FLAGS, LIMIT_FLAGS, applyRunLimits } from './resourceopts.js';
 
 /** Flags shared by `run` and `create` (docker's container options). */
@@ -26,6 +27,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   { name: 'workdir', short: 'w', type: 'string', help: 'Working directory inside the container' },
   ...LIMIT_FLAGS,
   ...CREATE_ONLY_FLAGS,
+  ...VOLUME_FLAGS,
 ];
 
 /** `-e NAME` without a value takes NAME from our own environment, as docker does. */
@@ -104,6 +106,7 @@ export function buildCreate(args: ParsedArgs, attach: boolean): CreateRequest {
   if (args.changed.has('entrypoint')) body.Entrypoint = [args.string('entrypoint') ?? ''];
   if (args.changed.has('stop-signal')) body.StopSignal = args.string('stop-signal');
   if (args.changed.has('stop-timeout')) body.StopTimeout = args.int('stop-timeout');
+  applyVolumeFlags(args, body as Record<string, unknown>);
   applyRunLimits(args, body);
   return { body, name: args.string('name'), image };
 }

@@ -29,6 +29,9 @@ const events: Entry = { short: 'Get real time events from the server', load: asy
 const info: Entry = { short: 'Display system-wide information', load: async () => (await import('./commands/info.js')).command };
 const version: Entry = { short: 'Show the Berth version information', load: async () => (await import('./commands/version.js')).command };
 const build: Entry = { short: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).command };
+const attach: Entry = { short: 'Attach local standard input, output, and error streams to a running container', load: async () => (await import('./commands/attach.js')).command };
+const exec: Entry = { short: 'Execute a command in a running container', load: async () => (await import('./commands/exec.js')).command };
+const compose: Entry = { short: 'Define and run multi-container applications', load: async () => (await import('./commands/compose.js')).command };
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
 const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
 const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
@@ -42,7 +45,8 @@ export const TOP: Record<string, Entry> = {
   pause, unpause, top, stats, update,
   commit, diff,
   run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
-  restart, rm, rmi, start, stop, tag, wait,
+  restart, rm, rmi, start, stop, tag, wait, compose,
+  attach, exec,
 };
 
 export const COMMON = ['run', 'ps', 'images', 'version', 'info'];
@@ -82,6 +86,7 @@ export const GROUPS: Record<string, Group> = {
     commands: {
       commit, diff,
       pause, unpause, top, stats, update,
+      attach, exec,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
       kill, logs, ls: ps, list: ps, ps, prune: containerPrune, rename, restart, rm, remove: rm, run, start, stop, wait,
     },

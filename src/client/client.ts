@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { parseHost, type DaemonAddress } from './host.js';
 import { readAll, readJson, send, type RequestOptions } from './transport.js';
+import { hijack, type HijackedStream } from './hijack.js';
 import type {
   ContainerCreateBody,
   ContainerCreateResponse,
@@ -35,6 +36,35 @@ export interface LogsOptions {
   until?: string;
   timestamps?: boolean;
   tail?: string;
+}
+
+export interface AttachOptions {
+  stdin?: boolean;
+  stdout?: boolean;
+  stderr?: boolean;
+  logs?: boolean;
+  detachKeys?: string;
+}
+
+export interface ExecCreateBody {
+  Cmd: string[];
+  Env?: string[];
+  User?: string;
+  WorkingDir?: string;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Privileged?: boolean;
+  DetachKeys?: string;
+}
+
+export interface ExecInspect {
+  ID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  ContainerID: string;
 }
 
 export interface ImportOptions {
@@ -169,6 +199,41 @@ export class EngineClient {
         tail: opts.tail,
       },
     });
+  }
+
+  /** Hijacked attach: a raw stream (TTY) or multiplexed frames; stdin goes the other way. */
+  containerAttach(id: string, opts: AttachOptions): Promise<HijackedStream> {
+    return hijack(this.addr, {
+      method: 'POST',
+      path: `/containers/${enc(id)}/attach`,
+      query: { stream: true, stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, logs: opts.logs, detachKeys: opts.detachKeys },
+    });
+  }
+
+  containerResize(id: string, height: number, width: number): Promise<void> {
+    return this.drain({ method: 'POST', path: `/containers/${enc(id)}/resize`, query: { h: height, w: width } });
+  }
+
+  execCreate(container: string, body: ExecCreateBody): Promise<{ Id: string }> {
+    return this.json({
+      method: 'POST',
+      path: `/containers/${enc(container)}/exec`,
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  }
+
+  /** Detached starts answer at once; attached ones return the hijacked stream. */
+  execStart(id: string, body: { Detach: boolean; Tty: boolean; ConsoleSize?: [number, number] }): Promise<HijackedStream> {
+    return hijack(this.addr, { method: 'POST', path: `/exec/${enc(id)}/start`, body: JSON.stringify(body) });
+  }
+
+  execResize(id: string, height: number, width: number): Promise<void> {
+    return this.drain({ method: 'POST', path: `/exec/${enc(id)}/resize`, query: { h: height, w: width } });
+  }
+
+  execInspect(id: string): Promise<ExecInspect> {
+    return this.json({ method: 'GET', path: `/exec/${enc(id)}/json` });
   }
 
   containerRename(id: string, name: string): Promise<void> {

@@ -1,7 +1,7 @@
-import { isNotFound } from '../../client/errors.js';
 import { StatusError, type CommandSpec } from '../command.js';
 import { eachTarget, errorText } from './common.js';
-import { copyLogs, proxySignals } from './output.js';
+import { proxySignals } from './output.js';
+import { enterRawMode, followWindowSize, pumpStream, stdinIsTerminal } from '../terminal.js';
 
 export const command: CommandSpec = {
   use: 'start [OPTIONS] CONTAINER [CONTAINER...]',
@@ -9,6 +9,7 @@ export const command: CommandSpec = {
   aliases: ['berth container start', 'berth start'],
   flags: [
     { name: 'attach', short: 'a', type: 'bool', help: 'Attach STDOUT/STDERR and forward signals' },
+    { name: 'detach-keys', type: 'string', help: 'Override the key sequence for detaching a container' },
     { name: 'interactive', short: 'i', type: 'bool', help: "Attach container's STDIN" },
   ],
   args: { min: 1 },
@@ -21,20 +22,28 @@ export const command: CommandSpec = {
     const name = args.args[0] as string;
     try {
       const info = await client.containerInspect(name);
-      const tty = info.Config?.Tty === true;
-      // Output written before we connect is still in the log, so nothing is lost by starting
-      // first; `since` hides what earlier runs wrote, as attaching would.
-      const since = (Date.now() / 1000).toFixed(9);
-      await client.containerStart(info.Id);
+      const config = info.Config as { Tty?: boolean; OpenStdin?: boolean } | undefined;
+      const tty = config?.Tty === true;
+      const stdin = args.bool('interactive') && config?.OpenStdin === true;
+      if (tty && stdin && !stdinIsTerminal(ctx)) throw new StatusError('the input device is not a TTY', 1);
+      const detachKeys = args.string('detach-keys');
+      // docker's order: attach, register the wait, then start, so no output and no exit is missed.
+      const stream = await client.containerAttach(info.Id, { stdin, stdout: true, stderr: true, detachKeys });
+      const waited = client.containerWait(info.Id, 'next-exit');
+      waited.catch(() => undefined);
+      const restore = tty && stdin ? enterRawMode(ctx) : () => undefined;
+      let unwatch: () => void = () => undefined;
       const unproxy = tty ? () => undefined : proxySignals(client, info.Id);
       try {
-        await copyLogs(ctx, client, info.Id, { follow: true, since }, tty).catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
-        const res = await client.containerWait(info.Id);
-        return res.StatusCode;
+        const pumped = pumpStream(ctx, stream.socket, { tty, stdin, detachKeys });
+        await client.containerStart(info.Id);
+        if (tty) unwatch = followWindowSize(ctx, (h, w) => client.containerResize(info.Id, h, w));
+        if ((await pumped) === 'detached') return 0;
+        return (await waited).StatusCode;
       } finally {
+        unwatch();
         unproxy();
+        restore();
       }
     } catch (err) {
       if (err instanceof StatusError) throw err;

@@ -31,7 +31,6 @@ const version: Entry = { short: 'Show the Berth version information', load: asyn
 const build: Entry = { short: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).command };
 const attach: Entry = { short: 'Attach local standard input, output, and error streams to a running container', load: async () => (await import('./commands/attach.js')).command };
 const exec: Entry = { short: 'Execute a command in a running container', load: async () => (await import('./commands/exec.js')).command };
-const compose: Entry = { short: 'Define and run multi-container applications', load: async () => (await import('./commands/compose.js')).command };
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
 const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
 const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
@@ -45,7 +44,7 @@ export const TOP: Record<string, Entry> = {
   pause, unpause, top, stats, update,
   commit, diff,
   run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
-  restart, rm, rmi, start, stop, tag, wait, compose,
+  restart, rm, rmi, start, stop, tag, wait,
   attach, exec,
 };
 

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { SpecInput } from './types.js';
 import type { OciMount, OciNamespace, OciRlimit, OciSpec, OciDeviceCgroup } from './oci.js';
-import { effectiveCapabilities } from './capabilities.js';
+import { ALL_CAPABILITIES, effectiveCapabilities } from './capabilities.js';
 import { containerEnv } from './env.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_SHM_SIZE, defaultDeviceRules, defaultMounts } from './defaults.js';
 import { DOCKER_DEFAULT_NOFILE, normalizeRlimitType, readHostRlimits } from './rlimits.js';
@@ -13,6 +14,19 @@ export const OCI_VERSION = '1.0.2';
 export interface HostFacts {
   /** The daemon's hard RLIMIT_NOFILE; the default nofile limit never exceeds it. */
   nofileHardLimit: number;
+  /**
+   * The daemon's capability bounding set. "All capabilities" (--privileged, --cap-add ALL)
+   * means all of these: runc can't grant one the daemon itself lacks.
+   */
+  boundingCapabilities?: readonly string[];
+}
+
+/** Capability names in the CapBnd mask of /proc/self/status. */
+export function readBoundingCapabilities(statusText: string): string[] | undefined {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(statusText);
+  if (!m) return undefined;
+  const mask = BigInt(`0x${m[1]}`);
+  return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
 }
 
 let cachedHostFacts: HostFacts | undefined;
@@ -21,7 +35,13 @@ let cachedHostFacts: HostFacts | undefined;
 export function hostFacts(): HostFacts {
   if (!cachedHostFacts) {
     const nofile = readHostRlimits()['RLIMIT_NOFILE'];
-    cachedHostFacts = { nofileHardLimit: nofile?.hard ?? DOCKER_DEFAULT_NOFILE };
+    let bounding: string[] | undefined;
+    try {
+      bounding = readBoundingCapabilities(readFileSync('/proc/self/status', 'utf8'));
+    } catch {
+      bounding = undefined;
+    }
+    cachedHostFacts = { nofileHardLimit: nofile?.hard ?? DOCKER_DEFAULT_NOFILE, boundingCapabilities: bounding };
   }
   return cachedHostFacts;
 }
@@ -90,7 +110,9 @@ function checkInput(input: SpecInput): void {
 export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciSpec {
   checkInput(input);
   const privileged = input.privileged ?? false;
-  const caps = effectiveCapabilities({ capAdd: input.capAdd, capDrop: input.capDrop, privileged });
+  let caps = effectiveCapabilities({ capAdd: input.capAdd, capDrop: input.capDrop, privileged });
+  const allRequested = privileged || (input.capAdd ?? []).some((c) => c.toUpperCase() === 'ALL');
+  if (allRequested && host.boundingCapabilities) caps = caps.filter((c) => host.boundingCapabilities!.includes(c));
   const spec: OciSpec = {
     ociVersion: OCI_VERSION,
     process: {

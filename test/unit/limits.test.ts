@@ -18,6 +18,7 @@ import { computeFigures } from '../../src/cli/render/stats.js';
 import { parseCpuList } from '../../src/runtime/cgroups.js';
 import { initialState, type ContainerRecord } from '../../src/container/model.js';
 import { updateContainer } from '../../src/container/update.js';
+import { readBoundingCapabilities } from '../../src/runtime/spec.js';
 
 const HOST: HostLimits = {
   cpu: { cpus: '0-1', mems: '0', onlineCpus: 2 },
@@ -160,6 +161,15 @@ describe('seccomp profile', () => {
     assert.ok(!toOciSeccomp(DEFAULT_PROFILE, ['CAP_SYS_ADMIN'], 'amd64').syscalls.some((s) => s.names.includes('clone') && s.args));
     const clone3 = toOciSeccomp(DEFAULT_PROFILE, [], 'amd64').syscalls.find((s) => s.names.includes('clone3'));
     assert.deepEqual([clone3?.action, clone3?.errnoRet], ['SCMP_ACT_ERRNO', 38]);
+  });
+});
+
+describe('privileged capabilities', () => {
+  it("are the daemon's own bounding set", () => {
+    const caps = readBoundingCapabilities('Name:\tx\nCapBnd:\t000001fffeffffff\n')!;
+    assert.equal(caps.length, 40);
+    assert.ok(!caps.includes('CAP_SYS_RESOURCE'));
+    assert.ok(caps.includes('CAP_SYS_ADMIN') && caps.includes('CAP_CHECKPOINT_RESTORE'));
   });
 });
 

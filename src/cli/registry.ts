@@ -31,6 +31,11 @@ const version: Entry = { short: 'Show the Berth version information', load: asyn
 const build: Entry = { short: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).command };
 const attach: Entry = { short: 'Attach local standard input, output, and error streams to a running container', load: async () => (await import('./commands/attach.js')).command };
 const exec: Entry = { short: 'Execute a command in a running container', load: async () => (await import('./commands/exec.js')).command };
+const pull: Entry = { short: 'Download an image from a registry', load: async () => (await import('./commands/pull.js')).command };
+const push: Entry = { short: 'Upload an image to a registry', load: async () => (await import('./commands/push.js')).command };
+const login: Entry = { short: 'Log in to a registry', load: async () => (await import('./commands/login.js')).command };
+const logout: Entry = { short: 'Log out from a registry', load: async () => (await import('./commands/logout.js')).command };
+const search: Entry = { short: "Search a registry's catalog for images", load: async () => (await import('./commands/search.js')).command };
 const inspect: Entry = { short: 'Return low-level information on Berth objects', load: async () => (await import('./commands/inspect.js')).command };
 const commit: Entry = { short: "Create a new image from a container's changes", load: async () => (await import('./commands/commit.js')).command };
 const diff: Entry = { short: "Inspect changes to files or directories on a container's filesystem", load: async () => (await import('./commands/diff.js')).command };
@@ -43,6 +48,7 @@ const update: Entry = { short: 'Update configuration of one or more containers',
 export const TOP: Record<string, Entry> = {
   pause, unpause, top, stats, update,
   commit, diff,
+  pull, push, login, logout, search,
   run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
   restart, rm, rmi, start, stop, tag, wait,
   attach, exec,
@@ -94,7 +100,14 @@ export const GROUPS: Record<string, Group> = {
     short: 'Manage images',
     commands: {
       build, history, import: importCmd, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
-      ls: images, list: images, prune: imagePrune, rm: rmi, remove: rmi, tag,
+      ls: images, list: images, prune: imagePrune, pull, push, rm: rmi, remove: rmi, tag,
+    },
+  },
+  registry: {
+    short: 'Run an OCI Distribution registry (serve) and collect its garbage (gc)',
+    commands: {
+      serve: { short: 'Run an OCI Distribution registry', load: async () => (await import('./commands/registry.js')).serve },
+      gc: { short: 'Delete blobs no manifest references', load: async () => (await import('./commands/registry.js')).gc },
     },
   },
   system: {

@@ -7,6 +7,7 @@ import { FlagError, type FlagSpec, type ParsedArgs } from '../flags.js';
 import { jsonLines } from '../../client/jsonlines.js';
 import type { ProgressMessage } from '../../client/types.js';
 import { VOLUME_FLAGS, applyVolumeFlags } from './volume-flags.js';
+import { NETWORK_FLAGS, applyNetworkFlags } from './network-flags.js';
 import { CREATE_ONLY_FLAGS, LIMIT_FLAGS, applyRunLimits } from './resourceopts.js';
 
 /** Flags shared by `run` and `create` (docker's container options). */
@@ -28,6 +29,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   ...LIMIT_FLAGS,
   ...CREATE_ONLY_FLAGS,
   ...VOLUME_FLAGS,
+  ...NETWORK_FLAGS,
 ];
 
 /** `-e NAME` without a value takes NAME from our own environment, as docker does. */
@@ -107,6 +109,7 @@ export function buildCreate(args: ParsedArgs, attach: boolean): CreateRequest {
   if (args.changed.has('stop-signal')) body.StopSignal = args.string('stop-signal');
   if (args.changed.has('stop-timeout')) body.StopTimeout = args.int('stop-timeout');
   applyVolumeFlags(args, body as Record<string, unknown>);
+  applyNetworkFlags(args, body as Record<string, unknown>);
   applyRunLimits(args, body);
   return { body, name: args.string('name'), image };
 }

@@ -53,6 +53,7 @@ export const TOP: Record<string, Entry> = {
   restart, rm, rmi, start, stop, tag, wait,
   attach, exec,
 };
+TOP.port = port;
 
 export const COMMON = ['run', 'ps', 'images', 'version', 'info'];
 
@@ -69,12 +70,29 @@ const volumeCommand = (name: 'volumeCreate' | 'volumeLs' | 'volumeInspect' | 'vo
   load: async () => (await import('./commands/volume.js'))[name],
 });
 const volumeLs = volumeCommand('volumeLs', 'List volumes');
+const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
+type NetworkCommand = 'networkCreate' | 'networkLs' | 'networkInspect' | 'networkRm' | 'networkPrune' | 'networkConnect' | 'networkDisconnect';
+const networkCommand = (name: NetworkCommand, short: string): Entry => ({ short, load: async () => (await import('./commands/network.js'))[name] });
+const networkLs = networkCommand('networkLs', 'List networks');
+const networkRm = networkCommand('networkRm', 'Remove one or more networks');
 const volumeRm = volumeCommand('volumeRm', 'Remove one or more volumes');
 
 export const GROUPS: Record<string, Group> = {
   builder: {
     short: 'Manage builds',
     commands: { build, prune: { short: 'Remove build cache', load: async () => (await import('./commands/builder.js')).prune } },
+  },
+  network: {
+    short: 'Manage networks',
+    commands: {
+      connect: networkCommand('networkConnect', 'Connect a container to a network'),
+      create: networkCommand('networkCreate', 'Create a network'),
+      disconnect: networkCommand('networkDisconnect', 'Disconnect a container from a network'),
+      inspect: networkCommand('networkInspect', 'Display detailed information on one or more networks'),
+      ls: networkLs, list: networkLs,
+      prune: networkCommand('networkPrune', 'Remove all unused networks'),
+      rm: networkRm, remove: networkRm,
+    },
   },
   volume: {
     short: 'Manage volumes',
@@ -91,7 +109,7 @@ export const GROUPS: Record<string, Group> = {
     commands: {
       commit, diff,
       pause, unpause, top, stats, update,
-      attach, exec,
+      attach, exec, port,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
       kill, logs, ls: ps, list: ps, ps, prune: containerPrune, rename, restart, rm, remove: rm, run, start, stop, wait,
     },

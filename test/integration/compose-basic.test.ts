@@ -1,0 +1,157 @@
+/**
+ * berth compose against a test berthd: names and labels, scale up and down, recreate of only
+ * what changed, nothing touched when nothing changed, errors before anything is created,
+ * profiles. These projects use network_mode: none, so they need no networking in the daemon.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { expectOk } from '../helpers/exec.js';
+import { importBusybox } from '../helpers/images.js';
+
+interface Listed {
+  Id: string;
+  Names: string[];
+  State: string;
+  Labels: Record<string, string>;
+}
+
+describe('berth compose (no networking needed)', () => {
+  let d: TestDaemon;
+  let dir: string;
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+    dir = mkdtempSync(join(tmpdir(), 'berth-compose-it-'));
+  });
+  after(async () => {
+    // Remove whatever a failed test left, through the API, then the daemon's own cleanup.
+    const left = await d.api('GET', '/containers/json?all=1');
+    for (const c of (left.json as Listed[] | undefined) ?? []) await d.api('DELETE', `/containers/${c.Id}?force=1`);
+    await d.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const write = (text: string, file = 'compose.yaml'): void => writeFileSync(join(dir, file), text);
+  const compose = (args: string[], env: NodeJS.ProcessEnv = {}) => d.berth(['compose', '-p', 'demo', ...args], { cwd: dir, env, timeoutMs: 120_000 });
+  const listed = async (): Promise<Listed[]> => {
+    const r = await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['com.docker.compose.project=demo'] }))}`);
+    return (r.json as Listed[]).sort((a, b) => (a.Names[0] ?? '').localeCompare(b.Names[0] ?? ''));
+  };
+  const app = (workerCmd: string, replicas = 1): string => [
+    'services:',
+    '  db:',
+    '    image: busybox',
+    '    network_mode: none',
+    '    command: ["sleep", "600"]',
+    '    stop_grace_period: 1s',
+    '  worker:',
+    '    image: busybox',
+    '    network_mode: none',
+    `    command: ["sh", "-c", "${workerCmd}"]`,
+    '    stop_grace_period: 1s',
+    '    depends_on: [db]',
+    `    deploy: {replicas: ${replicas}}`,
+    '    environment: {MODE: "${MODE:-plain}"}',
+    '',
+  ].join('\n');
+
+  test('up -d: project-service-N names, compose labels, dependency order', async () => {
+    write(app('echo working; sleep 600'));
+    expectOk('compose up -d', await compose(['up', '-d']));
+    const cs = await listed();
+    assert.deepEqual(cs.map((c) => `${c.Names[0]}:${c.State}`), ['/demo-db-1:running', '/demo-worker-1:running']);
+    const w = cs[1] as Listed;
+    assert.equal(w.Labels['com.docker.compose.project'], 'demo');
+    assert.equal(w.Labels['com.docker.compose.service'], 'worker');
+    assert.equal(w.Labels['com.docker.compose.container-number'], '1');
+    assert.equal(w.Labels['com.docker.compose.oneoff'], 'False');
+    assert.match(w.Labels['com.docker.compose.config-hash'] ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(w.Labels['com.docker.compose.project.working_dir'], dir);
+    assert.equal(w.Labels['com.docker.compose.project.config_files'], join(dir, 'compose.yaml'));
+    assert.equal(w.Labels['com.docker.compose.depends_on'], 'db:service_started:false');
+    const ps = expectOk('compose ps', await compose(['ps', '--format', '{{.Name}} {{.Service}}']));
+    assert.equal(ps, 'demo-db-1 db\ndemo-worker-1 worker\n');
+    assert.equal(expectOk('ps --services', await compose(['ps', '--services'])), 'db\nworker\n');
+    const logs = expectOk('compose logs', await compose(['logs', '--no-color', 'worker']));
+    assert.match(logs, /^demo-worker-1 {2}\| working$/m);
+  });
+
+  test('a second up with nothing changed touches no container', async () => {
+    const beforeIds = (await listed()).map((c) => c.Id);
+    const r = await compose(['up', '-d']);
+    expectOk('compose up -d again', r);
+    assert.deepEqual((await listed()).map((c) => c.Id), beforeIds);
+    assert.doesNotMatch(r.stderr, /Created|Recreated|Started/);
+  });
+
+  test('editing one service recreates only that service', async () => {
+    const [db, worker] = await listed();
+    write(app('echo changed; sleep 600'));
+    expectOk('compose up -d (changed)', await compose(['up', '-d']));
+    const [db2, worker2] = await listed();
+    assert.equal(db2?.Id, db?.Id, 'db untouched');
+    assert.notEqual(worker2?.Id, worker?.Id, 'worker recreated');
+    assert.equal(worker2?.Names[0], '/demo-worker-1');
+    assert.equal(worker2?.State, 'running');
+    // Interpolation from the environment changes the config hash too.
+    expectOk('compose up -d (MODE)', await compose(['up', '-d'], { MODE: 'fancy' }));
+    const [db3, worker3] = await listed();
+    assert.equal(db3?.Id, db?.Id);
+    assert.notEqual(worker3?.Id, worker2?.Id);
+  });
+
+  test('--scale up and down keeps the lowest numbers', async () => {
+    expectOk('scale 3', await compose(['up', '-d', '--scale', 'worker=3'], { MODE: 'fancy' }));
+    assert.deepEqual((await listed()).map((c) => c.Names[0]), ['/demo-db-1', '/demo-worker-1', '/demo-worker-2', '/demo-worker-3']);
+    expectOk('scale 1', await compose(['up', '-d', '--scale', 'worker=1'], { MODE: 'fancy' }));
+    assert.deepEqual((await listed()).map((c) => c.Names[0]), ['/demo-db-1', '/demo-worker-1']);
+  });
+
+  test('stop, start, down', async () => {
+    expectOk('stop', await compose(['stop']));
+    assert.deepEqual((await listed()).map((c) => c.State), ['exited', 'exited']);
+    expectOk('start', await compose(['start']));
+    assert.deepEqual((await listed()).map((c) => c.State), ['running', 'running']);
+    expectOk('down', await compose(['down', '-t', '1']));
+    assert.deepEqual(await listed(), []);
+  });
+
+  test('interpolation and schema errors name file and key, and create nothing', async () => {
+    write('services:\n  web:\n    image: "busybox:${TAG:?TAG must be set}"\n    network_mode: none\n');
+    let r = await compose(['up', '-d']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /compose\.yaml: services\.web\.image: required variable TAG is missing a value: TAG must be set/);
+    write('services:\n  web:\n    image: busybox\n    network_mode: none\n    ports: {http: 80}\n  ok:\n    image: busybox\n    network_mode: none\n');
+    r = await compose(['up', '-d']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /compose\.yaml: services\.web\.ports: must be array/);
+    write('services:\n  a:\n    image: busybox\n    network_mode: none\n    depends_on: [b]\n  b:\n    image: busybox\n    network_mode: none\n    depends_on: [a]\n');
+    r = await compose(['up', '-d']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /dependency cycle between services: a -> b -> a/);
+    assert.deepEqual(await listed(), []);
+  });
+
+  test('profiles: only enabled services run; --profile and COMPOSE_PROFILES enable more', async () => {
+    write('services:\n  app:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n  debug:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n    profiles: [debug]\n');
+    assert.equal(expectOk('config --services', await compose(['config', '--services'])), 'app\n');
+    assert.equal(expectOk('config --services (env)', await compose(['config', '--services'], { COMPOSE_PROFILES: 'debug' })), 'app\ndebug\n');
+    expectOk('up --profile debug', await compose(['--profile', 'debug', 'up', '-d']));
+    assert.deepEqual((await listed()).map((c) => c.Names[0]), ['/demo-app-1', '/demo-debug-1']);
+    expectOk('down', await compose(['--profile', 'debug', 'down', '-t', '0']));
+    assert.deepEqual(await listed(), []);
+  });
+
+  test('foreground up with --abort-on-container-exit / --exit-code-from prints prefixed logs', async () => {
+    write('services:\n  job:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "echo hello from job; exit 3"]\n  idle:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n    stop_grace_period: 1s\n');
+    const r = await compose(['up', '--exit-code-from', 'job', '--no-color']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^demo-job-1 +\| hello from job$/m);
+    assert.match(r.stdout, /demo-job-1 exited with code 3/);
+    expectOk('down', await compose(['down', '-t', '0']));
+  });
+});

@@ -45,6 +45,8 @@ const top: Entry = { short: 'Display the running processes of a container', load
 const stats: Entry = { short: 'Display a live stream of container(s) resource usage statistics', load: async () => (await import('./commands/stats.js')).command };
 const update: Entry = { short: 'Update configuration of one or more containers', load: async () => (await import('./commands/update.js')).command };
 
+const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
+
 export const TOP: Record<string, Entry> = {
   pause, unpause, top, stats, update,
   commit, diff,
@@ -70,7 +72,6 @@ const volumeCommand = (name: 'volumeCreate' | 'volumeLs' | 'volumeInspect' | 'vo
   load: async () => (await import('./commands/volume.js'))[name],
 });
 const volumeLs = volumeCommand('volumeLs', 'List volumes');
-const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
 type NetworkCommand = 'networkCreate' | 'networkLs' | 'networkInspect' | 'networkRm' | 'networkPrune' | 'networkConnect' | 'networkDisconnect';
 const networkCommand = (name: NetworkCommand, short: string): Entry => ({ short, load: async () => (await import('./commands/network.js'))[name] });
 const networkLs = networkCommand('networkLs', 'List networks');

@@ -525,6 +525,8 @@ export class ContainerManager {
         );
       }
       const exited = this.waitNextExit(record.id);
+      // A forced removal is a user's stop: no restart policy may bring it back meanwhile.
+      record.state.stoppedByUser = true;
       if (record.state.status === 'paused') await this.deps.runtime.resume(record.id).catch(() => undefined);
       await this.deps.runtime.kill(record.id, 'SIGKILL').catch(() => undefined);
       await Promise.race([exited, this.pollExit(record.id)]);

@@ -95,7 +95,7 @@ export class NetworkHook implements ContainerHook {
     }
     const order: Array<[NetworkRecord, EndpointRequest]> = [[primary, findRequest(requested, primary) ?? {}]];
     for (const [ref, req] of Object.entries(requested)) {
-      const network = this.store.get(ref);
+      const network = this.store.get(ref === 'default' ? 'bridge' : ref);
       if (network.id !== primary.id) order.push([network, req ?? {}]);
     }
     const allocated: NetworkRecord[] = [];
@@ -453,7 +453,7 @@ export class NetworkHook implements ContainerHook {
 
 function findRequest(requested: Record<string, EndpointRequest | null>, network: NetworkRecord): EndpointRequest | undefined {
   for (const [ref, req] of Object.entries(requested)) {
-    if (ref === network.name || ref === network.id || (ref.length >= 12 && network.id.startsWith(ref))) return req ?? {};
+    if (ref === network.name || ref === network.id || (ref === 'default' && network.isDefaultBridge) || (ref.length >= 12 && network.id.startsWith(ref))) return req ?? {};
   }
   return undefined;
 }

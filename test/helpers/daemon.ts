@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { berthBin, berthdBin, dockerBin } from './paths.js';
 import { cleanupDir, isAlive, terminate } from './cleanup.js';
+import { cleanupNetwork } from './network-cleanup.js';
 import { run, sleep, type RunOptions, type RunResult } from './exec.js';
 
 export interface DaemonOptions {
@@ -231,6 +232,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
       stopped = true;
       live.delete(daemon);
       const problems = await cleanupDir({ dir, daemonPids: pastPids.filter(isAlive) });
+      // Bridges and iptables chains live outside the temp dir: found by the daemon's tag.
+      problems.push(...(await cleanupNetwork(execRoot)));
       if (problems.length) throw new Error(`test daemon cleanup left things behind:\n  ${problems.join('\n  ')}`);
     },
   };

@@ -117,13 +117,13 @@ export class StdioBridge {
   }
 
   /**
-   * The client closed its input. docker closes the container's stdin for a StdinOnce non-TTY
-   * container and keeps streaming output; otherwise the session ends but the container runs on.
+   * The client closed its input. For a StdinOnce non-TTY container the container's stdin is
+   * closed too (docker's rule). Otherwise stdin stays open for a later attach; unlike dockerd,
+   * which ends such a session here, output keeps flowing until the process exits or the client
+   * goes, so `echo x | attach` still shows the answer.
    */
   private afterInputEnd(): void {
-    if (!this.options.stdin) return;
-    if (this.options.closeStdinOnEof) this.conmon?.shutdownWrite();
-    else this.finish('detached');
+    if (this.options.stdin && this.options.closeStdinOnEof) this.conmon?.shutdownWrite();
   }
 
   private finish(how: AttachEnd): void {

@@ -47,7 +47,12 @@ const update: Entry = { short: 'Update configuration of one or more containers',
 
 const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
 
+const save: Entry = { short: 'Save one or more images to a tar archive (streamed to STDOUT by default)', load: async () => (await import('./commands/save.js')).save };
+const load: Entry = { short: 'Load an image from a tar archive or STDIN', load: async () => (await import('./commands/save.js')).load };
+const exportCmd: Entry = { short: "Export a container's filesystem as a tar archive", load: async () => (await import('./commands/save.js')).exportCommand };
+
 export const TOP: Record<string, Entry> = {
+  save, load, export: exportCmd,
   pause, unpause, top, stats, update,
   commit, diff,
   pull, push, login, logout, search,
@@ -108,7 +113,7 @@ export const GROUPS: Record<string, Group> = {
   container: {
     short: 'Manage containers',
     commands: {
-      commit, diff,
+      commit, diff, export: exportCmd,
       pause, unpause, top, stats, update,
       attach, exec, port,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },
@@ -118,7 +123,7 @@ export const GROUPS: Record<string, Group> = {
   image: {
     short: 'Manage images',
     commands: {
-      build, history, import: importCmd, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
+      build, history, import: importCmd, save, load, inspect: { short: 'Display detailed information on one or more images', load: async () => (await import('./commands/inspect.js')).imageInspect },
       ls: images, list: images, prune: imagePrune, pull, push, rm: rmi, remove: rmi, tag,
     },
   },

@@ -26,6 +26,8 @@ export interface PackItem {
   header: TarHeader;
   /** A regular file whose first header.size bytes are the entry's body. */
   source?: string;
+  /** A small body held in memory (manifests, configs). */
+  data?: Buffer;
 }
 
 /**
@@ -122,6 +124,10 @@ export async function itemFor(entry: TreeEntry, name: string, links?: HardlinkTr
 
 function addItem(pack: tar.Pack, item: PackItem): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (item.data !== undefined) {
+      pack.entry({ ...item.header, size: item.data.length }, item.data, (err) => (err ? reject(err) : resolve()));
+      return;
+    }
     if (item.source === undefined || !item.header.size) {
       const sink = pack.entry({ ...item.header, size: 0 }, (err) => (err ? reject(err) : resolve()));
       // A file entry waits for its body even when it is empty; other types have none.
@@ -150,4 +156,17 @@ export function packItems(items: AsyncIterable<PackItem> | Iterable<PackItem>): 
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
   return pack as unknown as Readable;
+}
+
+/** A whole tree as a tar with names relative to `root` (export: the container's filesystem). */
+export function exportTree(root: string): Readable {
+  return packItems(
+    (async function* () {
+      const links = new HardlinkTracker();
+      for (const entry of await walkTree(root)) {
+        const item = await itemFor(entry, entry.rel, links);
+        if (item) yield item;
+      }
+    })(),
+  );
 }

@@ -101,9 +101,24 @@ export async function receiveContext(source: AsyncIterable<Uint8Array | string>,
   }
 }
 
+/**
+ * The docker CLI's context for `-f` outside the context ends right after the last file's
+ * bytes, without the block padding and the two zero blocks a tar should end with (dockerd
+ * accepts it). Padding the stream ourselves makes such a tar readable; a proper tar just gets
+ * zero blocks after its end, which readers skip.
+ */
+async function* withTrailer(bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of bytes) {
+    total += chunk.length;
+    yield chunk;
+  }
+  yield Buffer.alloc((TAR_BLOCK - (total % TAR_BLOCK)) % TAR_BLOCK + 2 * TAR_BLOCK);
+}
+
 export async function unpackContext(bytes: AsyncIterable<Buffer>, dir: string): Promise<void> {
   const extract = tar.extract();
-  const feeding = pipeline(Readable.from(bytes), extract);
+  const feeding = pipeline(Readable.from(withTrailer(bytes)), extract);
   let feedError: unknown;
   feeding.catch((err: unknown) => {
     feedError = err;

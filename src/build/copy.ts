@@ -35,6 +35,8 @@ export interface SourceEntry {
 
 export interface CollectedSource {
   kind: 'file' | 'dir';
+  /** A local archive ADD unpacked: its contents land like a directory's, but it was a file. */
+  archive?: boolean;
   /** Basename a file source keeps when copied into a directory. */
   name: string;
   entries: SourceEntry[];
@@ -153,7 +155,7 @@ export async function collectSources(options: CollectOptions): Promise<Collected
       await unpackContext(createReadStream(abs), dir).catch((err: Error) => {
         throw invalidParameter(`${keyword} failed: cannot unpack archive ${name}: ${err.message}`);
       });
-      sources.push({ kind: 'dir', name, entries: await walkDir({ dir, label: name }, dir, '') });
+      sources.push({ kind: 'dir', archive: true, name, entries: await walkDir({ dir, label: name }, dir, '') });
       hash.update(`archive ${name}\n`);
       await hashFile(abs, hash);
       return;
@@ -204,7 +206,7 @@ export async function collectSources(options: CollectOptions): Promise<Collected
   }
   const checksum = hash.digest('hex');
   const only = sources.length === 1 ? sources[0]! : undefined;
-  const summary = `${only ? only.kind : 'multi'}:${checksum}`;
+  const summary = `${only ? (only.archive ? 'file' : only.kind) : 'multi'}:${checksum}`;
   return { sources, checksum, summary };
 }
 

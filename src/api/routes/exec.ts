@@ -88,7 +88,7 @@ export function interactiveRoutes(router: Router, daemon: Daemon): void {
       tty = typeof body.Tty === 'boolean' ? body.Tty : instance.config.Tty;
       if (body.Detach === true) {
         await execs.start(params.id!, undefined, { tty });
-        socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: application/json\r\n\r\n');
+        socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n');
         return;
       }
     } catch (err) {

@@ -13,6 +13,8 @@ import { describeResult, sleep } from '../test/helpers/exec.js';
 import { median, timeCommand, rssBytes, pssBytes, MiB } from './measure.js';
 import { renderTable, ms, mib, type Row } from './report.js';
 import { probeDockerd, type Dockerd } from './dockerd.js';
+import { composeFigures } from './compose.js';
+import { execFigures } from './exec.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -146,6 +148,10 @@ async function main(): Promise<number> {
     await figure(rows, { figure: 'monitor RSS per container (conmon)', target: '< 2 MiB' }, async (row) => {
       await measureMonitors(daemon, dockerd, row);
     });
+    process.stderr.write('bench: exec figures ...\n');
+    rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
+    process.stderr.write('bench: compose figures ...\n');
+    rows.push(...(await composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

@@ -13,6 +13,7 @@ import { describeResult, sleep } from '../test/helpers/exec.js';
 import { median, timeCommand, rssBytes, pssBytes, MiB } from './measure.js';
 import { renderTable, ms, mib, type Row } from './report.js';
 import { probeDockerd, type Dockerd } from './dockerd.js';
+import { buildFigures } from './build.js';
 import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
 
@@ -148,6 +149,8 @@ async function main(): Promise<number> {
     await figure(rows, { figure: 'monitor RSS per container (conmon)', target: '< 2 MiB' }, async (row) => {
       await measureMonitors(daemon, dockerd, row);
     });
+    process.stderr.write('bench: build figures ...\n');
+    rows.push(...(await buildFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: exec figures ...\n');
     rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: compose figures ...\n');

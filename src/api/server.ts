@@ -19,6 +19,7 @@ import { opsRoutes } from './routes/ops.js';
 import { dataRoutes } from './routes/data.js';
 import { networkRoutes } from './routes/networks.js';
 import { volumeRoutes } from './routes/volumes.js';
+import { archiveRoutes } from './routes/archive.js';
 
 const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
 
@@ -54,6 +55,7 @@ export function buildRouter(daemon: Daemon): Router {
   dataRoutes(router, daemon);
   networkRoutes(router, daemon);
   volumeRoutes(router, daemon);
+  archiveRoutes(router, daemon);
   return router;
 }
 

@@ -49,10 +49,11 @@ const port: Entry = { short: 'List port mappings or a specific mapping for the c
 
 const save: Entry = { short: 'Save one or more images to a tar archive (streamed to STDOUT by default)', load: async () => (await import('./commands/save.js')).save };
 const load: Entry = { short: 'Load an image from a tar archive or STDIN', load: async () => (await import('./commands/save.js')).load };
+const cp: Entry = { short: 'Copy files/folders between a container and the local filesystem', load: async () => (await import('./commands/cp.js')).command };
 const exportCmd: Entry = { short: "Export a container's filesystem as a tar archive", load: async () => (await import('./commands/save.js')).exportCommand };
 
 export const TOP: Record<string, Entry> = {
-  save, load, export: exportCmd,
+  save, load, export: exportCmd, cp,
   pause, unpause, top, stats, update,
   commit, diff,
   pull, push, login, logout, search,
@@ -113,7 +114,7 @@ export const GROUPS: Record<string, Group> = {
   container: {
     short: 'Manage containers',
     commands: {
-      commit, diff, export: exportCmd,
+      commit, cp, diff, export: exportCmd,
       pause, unpause, top, stats, update,
       attach, exec, port,
       create, inspect: { short: 'Display detailed information on one or more containers', load: async () => (await import('./commands/inspect.js')).containerInspect },

@@ -16,7 +16,6 @@ import { probeDockerd, type Dockerd } from './dockerd.js';
 import { buildFigures } from './build.js';
 import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
-import { execFigures } from './exec.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -152,8 +151,6 @@ async function main(): Promise<number> {
     });
     process.stderr.write('bench: build figures ...\n');
     rows.push(...(await buildFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    process.stderr.write('bench: exec figures ...\n');
-    rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: exec figures ...\n');
     rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: compose figures ...\n');

@@ -3,7 +3,7 @@
  * with ranges on either side ("8080-8081:80-81", "8000-8010:80") and IPv6 hosts in brackets.
  */
 import net from 'node:net';
-import type { FlagSpec, ParsedArgs } from '../flags.js';
+import { FlagError, type FlagSpec, type ParsedArgs } from '../flags.js';
 
 export const NETWORK_FLAGS: FlagSpec[] = [
   { name: 'publish', short: 'p', type: 'stringArray', typeName: 'list', help: "Publish a container's port(s) to the host" },
@@ -33,7 +33,7 @@ function parseRange(text: string, what: 'containerPort' | 'hostPort'): [number, 
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
   const start = m ? Number(m[1]) : NaN;
   const end = m && m[2] !== undefined ? Number(m[2]) : start;
-  if (!m || start < (what === 'containerPort' ? 1 : 0) || end > 65535 || end < start) throw new Error(`invalid ${what}: ${text}`);
+  if (!m || start < (what === 'containerPort' ? 1 : 0) || end > 65535 || end < start) throw new FlagError(`invalid ${what}: ${text}`);
   return [start, end];
 }
 
@@ -45,15 +45,15 @@ export function parsePublish(spec: string): PortMapping[] {
   if (slash >= 0) {
     proto = rest.slice(slash + 1).toLowerCase();
     rest = rest.slice(0, slash);
-    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new Error(`invalid proto: ${spec.slice(slash + 1)}`);
+    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new FlagError(`invalid proto: ${spec.slice(slash + 1)}`);
   }
   let hostIp = '';
   if (rest.startsWith('[')) {
     const close = rest.indexOf(']');
-    if (close < 0) throw new Error(`invalid IP address: ${rest}`);
+    if (close < 0) throw new FlagError(`invalid IP address: ${rest}`);
     hostIp = rest.slice(1, close);
     rest = rest.slice(close + 2);
-    if (!net.isIPv6(hostIp)) throw new Error(`invalid IP address: ${hostIp}`);
+    if (!net.isIPv6(hostIp)) throw new FlagError(`invalid IP address: ${hostIp}`);
   }
   const parts = rest.split(':');
   let hostPart = '';
@@ -62,16 +62,16 @@ export function parsePublish(spec: string): PortMapping[] {
   else if (parts.length === 2) [hostPart, containerPart] = parts as [string, string];
   else if (parts.length === 3 && !hostIp) {
     [hostIp, hostPart, containerPart] = parts as [string, string, string];
-    if (!net.isIPv4(hostIp)) throw new Error(`invalid IP address: ${hostIp}`);
-  } else throw new Error(`invalid port format for --publish: ${spec}`);
-  if (!containerPart) throw new Error(`no port specified: ${spec}<empty>`);
+    if (!net.isIPv4(hostIp)) throw new FlagError(`invalid IP address: ${hostIp}`);
+  } else throw new FlagError(`invalid port format for --publish: ${spec}`);
+  if (!containerPart) throw new FlagError(`no port specified: ${spec}<empty>`);
   const [cStart, cEnd] = parseRange(containerPart, 'containerPort');
   let hStart = 0;
   let hEnd = 0;
   if (hostPart) [hStart, hEnd] = parseRange(hostPart, 'hostPort');
   const count = cEnd - cStart + 1;
   if (hostPart && hEnd - hStart + 1 !== count && count !== 1) {
-    throw new Error(`invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`);
+    throw new FlagError(`invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`);
   }
   const out: PortMapping[] = [];
   for (let i = 0; i < count; i++) {

@@ -16,6 +16,7 @@ import { probeDockerd, type Dockerd } from './dockerd.js';
 import { buildFigures } from './build.js';
 import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
+import { statsFigures } from './stats.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -155,6 +156,8 @@ async function main(): Promise<number> {
     rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: compose figures ...\n');
     rows.push(...(await composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
+    process.stderr.write('bench: stats figures ...\n');
+    rows.push(...(await statsFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

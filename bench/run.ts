@@ -14,6 +14,7 @@ import { median, timeCommand, rssBytes, pssBytes, MiB } from './measure.js';
 import { renderTable, ms, mib, type Row } from './report.js';
 import { probeDockerd, type Dockerd } from './dockerd.js';
 import { buildFigures } from './build.js';
+import { dataFigures } from './data.js';
 import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
 import { statsFigures } from './stats.js';
@@ -154,6 +155,8 @@ async function main(): Promise<number> {
     rows.push(...(await buildFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: exec figures ...\n');
     rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
+    process.stderr.write('bench: data figures ...\n');
+    rows.push(...(await dataFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: compose figures ...\n');
     rows.push(...(await composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: stats figures ...\n');

@@ -139,6 +139,8 @@ export class Builder {
       const id = await run.execute();
       return id;
     } finally {
+      // Steps that passed stay cached even when a later one failed.
+      await this.deps.cache.flush();
       await context.dispose();
       await rm(scratchDir, { recursive: true, force: true });
     }
@@ -219,7 +221,8 @@ class BuildRun {
     this.progress.aux(finalId);
     this.progress.line(`Successfully built ${shortId(finalId)}`);
     for (const tag of this.options.tags) {
-      await this.deps.images.tag(finalId, tag);
+      // A rebuild that changed nothing leaves its tags alone (saves two synced writes).
+      if (this.deps.images.tryResolve(tag)?.id !== finalId) await this.deps.images.tag(finalId, tag);
       this.progress.line(`Successfully tagged ${tag.includes(':') && tag.lastIndexOf(':') > tag.lastIndexOf('/') ? tag : `${tag}:latest`}`);
     }
     return finalId;
@@ -837,7 +840,7 @@ class BuildRun {
     state.config = structuredClone(config);
     state.diffIds = imageConfig.rootfs.diff_ids;
     state.history = imageConfig.history!;
-    await this.deps.cache.set(step.key, image.id);
+    this.deps.cache.set(step.key, image.id);
     this.progress.line(` ---> ${shortId(image.id)}`);
   }
 }

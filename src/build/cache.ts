@@ -1,6 +1,6 @@
 /**
  * The build cache index: step key -> image ID, kept at DATA_ROOT/builder/cache.json and
- * rewritten atomically after every new step. A step's key is the sha256 of its parent image
+ * rewritten atomically at the end of every build that added steps (failed builds included). A step's key is the sha256 of its parent image
  * ID, the instruction text with build args resolved, and (COPY/ADD) the checksum of what it
  * copies; the image it produced is the cached answer as long as it still exists.
  */
@@ -20,6 +20,7 @@ export function stepKey(parentImageId: string, instruction: string, contentCheck
 export class BuildCache {
   private entries = new Map<string, string>();
   private writing: Promise<void> = Promise.resolve();
+  private dirty = false;
 
   private constructor(private readonly path: string) {}
 
@@ -34,8 +35,16 @@ export class BuildCache {
     return this.entries.get(key);
   }
 
-  async set(key: string, imageId: string): Promise<void> {
+  /** Records a step in memory; flush() persists (once per build, not once per step). */
+  set(key: string, imageId: string): void {
+    if (this.entries.get(key) === imageId) return;
     this.entries.set(key, imageId);
+    this.dirty = true;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
     await this.save();
   }
 

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,19 +39,41 @@ function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
     bodies.createName = url.searchParams.get('name');
     return json(res, 201, { Id: 'cccccccccccc2222', Warnings: [] });
   }
-  if (path === '/containers/cccccccccccc2222/start') return void res.writeHead(204).end();
-  if (path === '/containers/cccccccccccc2222/logs') {
-    res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
-    res.write(encodeFrame(StreamType.Stdout, 'hello from '));
-    res.end(Buffer.concat([encodeFrame(StreamType.Stdout, 'berth\n'), encodeFrame(StreamType.Stderr, 'warn\n')]));
+  if (path === '/containers/cccccccccccc2222/start') {
+    res.writeHead(204).end();
+    startAttached?.();
     return;
   }
-  if (path === '/containers/cccccccccccc2222/wait') return json(res, 200, { StatusCode: 3 });
+  if (path === '/containers/cccccccccccc2222/wait') {
+    // Like berthd: headers at once, the status when the container has exited.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    void exited.then(() => res.end(JSON.stringify({ StatusCode: 3 })));
+    return;
+  }
   if (req.method === 'DELETE' && path === '/containers/cccccccccccc2222') return void res.writeHead(204).end();
   if (path === '/containers/web/json') return json(res, 200, { Id: 'aaaaaaaaaaaa1111', Name: '/web', State: { Status: 'running', Pid: 7 }, Config: { Tty: false } });
   if (path.startsWith('/containers/')) return json(res, 404, { message: `No such container: ${path.split('/')[2]}` });
   if (path.startsWith('/images/')) return json(res, 404, { message: `No such image: ${path.split('/')[2]}` });
   json(res, 404, { message: 'page not found' });
+}
+
+// The attached run's output flows once the container starts; the wait answers after that.
+let startAttached: (() => void) | undefined;
+let exited: Promise<void> = Promise.resolve();
+
+/** A hijacked attach as berthd answers it: 101, then multiplexed frames, then close. */
+function attach(req: IncomingMessage, socket: Duplex): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  calls.push(`${req.method} ${url.pathname.replace(/^\/v1\.41/, '')}${url.search}`);
+  socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+  let markExited!: () => void;
+  exited = new Promise((r) => (markExited = r));
+  startAttached = () => {
+    socket.write(encodeFrame(StreamType.Stdout, 'hello from '));
+    socket.end(Buffer.concat([encodeFrame(StreamType.Stdout, 'berth\n'), encodeFrame(StreamType.Stderr, 'warn\n')]));
+    markExited();
+  };
 }
 
 before(async () => {
@@ -59,6 +82,7 @@ before(async () => {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => handle(req, res, body));
   });
+  server.on('upgrade', attach);
   await new Promise<void>((r) => server.listen(sock, r));
 });
 
@@ -92,7 +116,7 @@ test('ps -q, --format with .Label, and filters on the wire', async () => {
   assert.equal(calls[0], `GET /containers/json?all=1&filters=${encodeURIComponent('{"status":{"exited":true},"name":{"web":true}}')}`);
 });
 
-test('run: create, start, stream demultiplexed output, wait, exit with the container status, client-side --rm', async () => {
+test('run: create, attach, wait for removal, start, demultiplexed output, exit with the container status, --rm on the daemon', async () => {
   calls.length = 0;
   const r = await berth(['run', '--rm', '--name', 'x', '-e', 'A=1', '-w', '/tmp', 'alpine', 'sh', '-c', 'echo hi']);
   assert.equal(r.stdout, 'hello from berth\n');
@@ -104,10 +128,13 @@ test('run: create, start, stream demultiplexed output, wait, exit with the conta
   assert.deepEqual(create.Cmd, ['sh', '-c', 'echo hi']);
   assert.deepEqual(create.Env, ['A=1']);
   assert.equal(create.WorkingDir, '/tmp');
-  assert.deepEqual(
-    calls.map((c) => c.split('?')[0]),
-    ['POST /containers/create', 'POST /containers/cccccccccccc2222/start', 'GET /containers/cccccccccccc2222/logs', 'POST /containers/cccccccccccc2222/wait', 'DELETE /containers/cccccccccccc2222'],
-  );
+  assert.equal((bodies.create as { HostConfig: { AutoRemove: boolean } }).HostConfig.AutoRemove, true);
+  assert.deepEqual(calls, [
+    'POST /containers/create?name=x',
+    'POST /containers/cccccccccccc2222/attach?stream=1&stdout=1&stderr=1',
+    'POST /containers/cccccccccccc2222/wait?condition=removed',
+    'POST /containers/cccccccccccc2222/start',
+  ]);
 });
 
 test('run -d prints the ID and asks the daemon to auto-remove', async () => {

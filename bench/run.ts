@@ -18,6 +18,7 @@ import { dataFigures } from './data.js';
 import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
 import { statsFigures } from './stats.js';
+import { networkFigures } from './network.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -161,6 +162,8 @@ async function main(): Promise<number> {
     rows.push(...(await composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: stats figures ...\n');
     rows.push(...(await statsFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
+    process.stderr.write('bench: network figures ...\n');
+    rows.push(...(await networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

@@ -103,7 +103,7 @@ async function pullOne(deps: PullDeps, req: PullRequest, progress: ProgressStrea
   const ref = req.ref;
   const reference = ref.digest ?? ref.tag ?? 'latest';
   const { client, manifest: first } = await connect(deps, ref, req.auth, reference);
-  progress.status(`Pulling from ${familiarName(ref)}`, reference);
+  progress.status(`Pulling from ${ref.path}`, reference);
   const topDigest = sha256(first.bytes);
   if (ref.digest && topDigest !== ref.digest) throw invalidParameter(`manifest verification failed for digest ${ref.digest}: got ${topDigest}`);
 

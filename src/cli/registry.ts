@@ -59,9 +59,8 @@ export const TOP: Record<string, Entry> = {
   pull, push, login, logout, search,
   run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
   restart, rm, rmi, start, stop, tag, wait,
-  attach, exec,
+  attach, exec, port,
 };
-TOP.port = port;
 
 export const COMMON = ['run', 'ps', 'images', 'version', 'info'];
 

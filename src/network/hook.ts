@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict, errorMessage, forbidden, invalidParameter, isBerthError, notFound, systemError } from '../util/errors.js';
-import { addVeth, deleteLink, deleteLinkInNetns } from '../sys/ip.js';
+import { addVeth, deleteLink, deleteLinkInNetns, linkExists } from '../sys/ip.js';
 import { createNetns, removeNetns } from '../sys/netns.js';
 import { restoreChains, ensureJumpInNetns } from '../sys/iptables.js';
 import { setSysctlInNetns } from '../sys/sysctl.js';
@@ -195,7 +195,8 @@ export class NetworkHook implements ContainerHook {
         const hostName = vethName(record.id, network.id);
         const gateway = !routed && !network.internal ? endpoint.Gateway : undefined;
         if (gateway) routed = true;
-        await deleteLink(hostName).catch(() => undefined);
+        // A leftover from a crash would block the name; normally there is none to remove.
+        if (await linkExists(hostName)) await deleteLink(hostName).catch(() => undefined);
         state.interfaces[network.id] = `eth${i}`;
         await addVeth(netns, { inside: `eth${i}`, hostName, bridge: network.bridge!, mac: endpoint.MacAddress, cidr: `${endpoint.IPAddress}/${endpoint.IPPrefixLen}`, defaultGateway: gateway, hostPid: process.pid }, i === 0);
         state.hostVeths.push(hostName);

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { execTool } from '../sys/exec.js';
 import { BerthError, conflict, notFound, systemError } from '../util/errors.js';
 import type { RuntimeState, RuntimeStatus } from './types.js';
@@ -60,7 +62,15 @@ export class Runc {
   }
 
   /** Already-gone containers are fine: delete is how every path cleans up. */
+  /** runc keeps one directory of state per container under its root. */
+  knows(id: string): boolean {
+    return existsSync(join(this.root, id));
+  }
+
   async delete(id: string, force: boolean): Promise<void> {
+    // Deletes are frequent (every exit, every removal, before every start) and most find
+    // nothing to delete: a directory check saves spawning runc for those.
+    if (!this.knows(id)) return;
     try {
       await this.run(id, force ? ['delete', '--force', id] : ['delete', id]);
     } catch (err) {

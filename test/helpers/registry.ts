@@ -65,6 +65,8 @@ async function waitReady(addr: string, proc: ChildProcess, output: { text: strin
     if (proc.exitCode !== null) throw new Error(`registry exited early (${proc.exitCode}):\n${output.text}`);
     try {
       const res = await fetch(`${scheme}://${addr}/v2/`);
+      // Read the body so the connection goes back to fetch's pool instead of hanging on to it.
+      await res.arrayBuffer();
       if (res.status === 200 || res.status === 401) return;
     } catch {
       // not listening yet

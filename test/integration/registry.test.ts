@@ -177,12 +177,14 @@ describe('registry: push and pull between two berthds', { timeout: 900_000 }, ()
       const cut = await d1.berth(['push', ref], { env, timeoutMs: 120_000 });
       assert.notEqual(cut.code, 0, describeResult('interrupted push', cut));
       const partial = await fetch(`http://${reg.addr}/v2/resume/me/manifests/1`);
+      await partial.arrayBuffer();
       assert.equal(partial.status, 404);
       const tags = await fetch(`http://${reg.addr}/v2/_catalog`);
       assert.ok(!((await tags.json()) as { repositories: string[] }).repositories.includes('resume/me'));
       const again = expectOk('push again', await d1.berth(['push', ref], { env, timeoutMs: 120_000 }));
       assert.match(again, /1: digest: sha256:/);
       const manifest = await fetch(`http://${reg.addr}/v2/resume/me/manifests/1`);
+      await manifest.arrayBuffer();
       assert.equal(manifest.status, 200);
     } finally {
       await proxy.close();

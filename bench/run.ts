@@ -19,6 +19,7 @@ import { composeFigures } from './compose.js';
 import { execFigures } from './exec.js';
 import { statsFigures } from './stats.js';
 import { networkFigures } from './network.js';
+import { registryFigures } from './registry.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -164,6 +165,8 @@ async function main(): Promise<number> {
     rows.push(...(await statsFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: network figures ...\n');
     rows.push(...(await networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
+    process.stderr.write('bench: registry figures ...\n');
+    rows.push(...(await registryFigures(RUNS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

@@ -82,7 +82,7 @@ export class RegistryStorage {
   }
 
   readBlob(digest: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20, ...(range ?? {}) });
+    return createReadStream(this.blobPath(digest), { highWaterMark: 4 << 20, ...(range ?? {}) });
   }
 
   readBlobBytes(digest: string): Promise<Buffer> {

@@ -31,6 +31,7 @@ const version: Entry = { short: 'Show the Berth version information', load: asyn
 const build: Entry = { short: 'Build an image from a Dockerfile', load: async () => (await import('./commands/build.js')).command };
 const attach: Entry = { short: 'Attach local standard input, output, and error streams to a running container', load: async () => (await import('./commands/attach.js')).command };
 const exec: Entry = { short: 'Execute a command in a running container', load: async () => (await import('./commands/exec.js')).command };
+const compose: Entry = { short: 'Define and run multi-container applications', load: async () => (await import('./commands/compose.js')).command };
 const pull: Entry = { short: 'Download an image from a registry', load: async () => (await import('./commands/pull.js')).command };
 const push: Entry = { short: 'Upload an image to a registry', load: async () => (await import('./commands/push.js')).command };
 const login: Entry = { short: 'Log in to a registry', load: async () => (await import('./commands/login.js')).command };
@@ -45,12 +46,12 @@ const top: Entry = { short: 'Display the running processes of a container', load
 const stats: Entry = { short: 'Display a live stream of container(s) resource usage statistics', load: async () => (await import('./commands/stats.js')).command };
 const update: Entry = { short: 'Update configuration of one or more containers', load: async () => (await import('./commands/update.js')).command };
 
-const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
-
 const save: Entry = { short: 'Save one or more images to a tar archive (streamed to STDOUT by default)', load: async () => (await import('./commands/save.js')).save };
 const load: Entry = { short: 'Load an image from a tar archive or STDIN', load: async () => (await import('./commands/save.js')).load };
 const cp: Entry = { short: 'Copy files/folders between a container and the local filesystem', load: async () => (await import('./commands/cp.js')).command };
 const exportCmd: Entry = { short: "Export a container's filesystem as a tar archive", load: async () => (await import('./commands/save.js')).exportCommand };
+
+const port: Entry = { short: 'List port mappings or a specific mapping for the container', load: async () => (await import('./commands/port.js')).command };
 
 export const TOP: Record<string, Entry> = {
   save, load, export: exportCmd, cp,
@@ -58,7 +59,7 @@ export const TOP: Record<string, Entry> = {
   commit, diff,
   pull, push, login, logout, search,
   run, ps, images, version, info, build, create, events, history, import: importCmd, inspect, kill, logs, rename,
-  restart, rm, rmi, start, stop, tag, wait,
+  restart, rm, rmi, start, stop, tag, wait, compose,
   attach, exec, port,
 };
 

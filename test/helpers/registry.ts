@@ -64,7 +64,8 @@ async function waitReady(addr: string, proc: ChildProcess, output: { text: strin
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`registry exited early (${proc.exitCode}):\n${output.text}`);
     try {
-      const res = await fetch(`${scheme}://${addr}/v2/`);
+      // A bounded probe: a connection that is accepted but never answered must not outlive the deadline.
+      const res = await fetch(`${scheme}://${addr}/v2/`, { signal: AbortSignal.timeout(2_000) });
       // Read the body so the connection goes back to fetch's pool instead of hanging on to it.
       await res.arrayBuffer();
       if (res.status === 200 || res.status === 401) return;

@@ -1,13 +1,10 @@
 /**
  * `berth network create|ls|inspect|rm|prune|connect|disconnect`: thin commands over /networks.
  */
-import { readJson } from '../../client/transport.js';
-import { isNotFound } from '../../client/errors.js';
-import { StatusError, type CliContext, type CommandSpec } from '../command.js';
-import { FlagError } from '../flags.js';
+import { type CommandSpec } from '../command.js';
 import { parseFilters } from '../filters.js';
-import { HeaderMap, renderList, renderOne } from '../render/formatter.js';
-import { inspectJson } from './inspect.js';
+import { HeaderMap, renderList } from '../render/formatter.js';
+import { callJson, inspectNamed, keyValues, removeNamed } from './object-commands.js';
 import { confirm } from './volume.js';
 
 export interface NetworkJson {
@@ -22,24 +19,7 @@ export interface NetworkJson {
   [key: string]: unknown;
 }
 
-async function call<T>(ctx: CliContext, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-  const res = await ctx.client().raw({
-    method,
-    path,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
-  });
-  return readJson<T>(res);
-}
 
-function keyValues(values: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (flag !== 'label' && eq <= 0) throw new FlagError(`invalid argument "${v}" for "${flag}" flag: invalid key value pair format in driver options`);
-    out[eq >= 0 ? v.slice(0, eq) : v] = eq >= 0 ? v.slice(eq + 1) : '';
-  }
-  return out;
-}
 
 const enc = encodeURIComponent;
 
@@ -71,15 +51,15 @@ export const networkCreate: CommandSpec = {
       ...(gateways[i] ? { Gateway: gateways[i] } : {}),
       ...(ranges[i] ? { IPRange: ranges[i] } : {}),
     }));
-    const created = await call<{ Id: string }>(ctx, 'POST', '/networks/create', {
+    const created = await callJson<{ Id: string }>(ctx, 'POST', '/networks/create', {
       Name: args.args[0],
       Driver: args.string('driver') ?? 'bridge',
       Internal: args.bool('internal'),
       Attachable: args.bool('attachable'),
       EnableIPv6: args.bool('ipv6'),
-      IPAM: { Driver: args.string('ipam-driver') ?? 'default', Config: config, Options: keyValues(args.list('ipam-opt'), '--ipam-opt') },
-      Options: keyValues(args.list('opt'), '-o, --opt'),
-      Labels: keyValues(args.list('label'), 'label'),
+      IPAM: { Driver: args.string('ipam-driver') ?? 'default', Config: config, Options: keyValues(args.list('ipam-opt'), '--ipam-opt', true) },
+      Options: keyValues(args.list('opt'), '-o, --opt', true),
+      Labels: keyValues(args.list('label'), '--label', false),
     });
     ctx.stdout.write(`${created.Id}\n`);
     return 0;
@@ -112,7 +92,7 @@ export const networkLs: CommandSpec = {
   async run(ctx, args) {
     const filters = parseFilters(args.list('filter'));
     const query = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
-    const list = await call<NetworkJson[]>(ctx, 'GET', `/networks${query}`);
+    const list = await callJson<NetworkJson[]>(ctx, 'GET', `/networks${query}`);
     const trunc = !args.bool('no-trunc');
     const rows = list
       .sort((a, b) => (a.Name < b.Name ? -1 : 1))
@@ -140,23 +120,7 @@ export const networkInspect: CommandSpec = {
     { name: 'verbose', short: 'v', type: 'bool', help: 'Verbose output for diagnostics' },
   ],
   args: { min: 1 },
-  async run(ctx, args) {
-    const found: NetworkJson[] = [];
-    const errors: string[] = [];
-    for (const name of args.args) {
-      try {
-        found.push(await call<NetworkJson>(ctx, 'GET', `/networks/${enc(name)}`));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        errors.push(`Error: No such network: ${name}`);
-      }
-    }
-    const format = args.string('format');
-    if (format) ctx.stdout.write(found.map((n) => renderOne(format, n)).join(''));
-    else ctx.stdout.write(`${inspectJson(found)}\n`);
-    if (errors.length > 0) throw new StatusError(errors.join('\n'), 1);
-    return 0;
-  },
+  run: (ctx, args) => inspectNamed(ctx, args.args, 'network', (name) => `/networks/${enc(name)}`, args.string('format')),
 };
 
 export const networkRm: CommandSpec = {
@@ -165,20 +129,7 @@ export const networkRm: CommandSpec = {
   aliases: ['berth network rm, berth network remove'],
   flags: [{ name: 'force', short: 'f', type: 'bool', help: 'Do not error if the network does not exist' }],
   args: { min: 1 },
-  async run(ctx, args) {
-    const errors: string[] = [];
-    for (const name of args.args) {
-      try {
-        await ctx.client().raw({ method: 'DELETE', path: `/networks/${enc(name)}` }).then((r) => r.resume());
-        ctx.stdout.write(`${name}\n`);
-      } catch (err) {
-        if (args.bool('force') && isNotFound(err)) continue;
-        errors.push(`Error response from daemon: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    if (errors.length > 0) throw new StatusError(errors.join('\n'), 1);
-    return 0;
-  },
+  run: (ctx, args) => removeNamed(ctx, args.args, (name) => `/networks/${enc(name)}`, {}, args.bool('force')),
 };
 
 export const networkPrune: CommandSpec = {
@@ -193,7 +144,7 @@ export const networkPrune: CommandSpec = {
     if (!args.bool('force') && !(await confirm(ctx, 'WARNING! This will remove all custom networks not used by at least one container.'))) return 0;
     const filters = parseFilters(args.list('filter'));
     const query = Object.keys(filters).length ? `?filters=${enc(JSON.stringify(filters))}` : '';
-    const report = await call<{ NetworksDeleted: string[] | null }>(ctx, 'POST', `/networks/prune${query}`);
+    const report = await callJson<{ NetworksDeleted: string[] | null }>(ctx, 'POST', `/networks/prune${query}`);
     if (report.NetworksDeleted?.length) ctx.stdout.write(`Deleted Networks:\n${report.NetworksDeleted.join('\n')}\n\n`);
     return 0;
   },
@@ -211,7 +162,7 @@ export const networkConnect: CommandSpec = {
   async run(ctx, args) {
     const [network, container] = args.args as [string, string];
     const ip = args.string('ip');
-    await call<unknown>(ctx, 'POST', `/networks/${enc(network)}/connect`, {
+    await callJson<unknown>(ctx, 'POST', `/networks/${enc(network)}/connect`, {
       Container: container,
       EndpointConfig: {
         ...(args.list('alias').length ? { Aliases: args.list('alias') } : {}),

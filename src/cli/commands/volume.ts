@@ -1,14 +1,12 @@
 /**
  * `berth volume create|ls|inspect|rm|prune`: thin commands over /volumes.
  */
-import { readJson } from '../../client/transport.js';
-import { isNotFound } from '../../client/errors.js';
-import { StatusError, type CliContext, type CommandSpec } from '../command.js';
+import { type CliContext, type CommandSpec } from '../command.js';
 import { FlagError } from '../flags.js';
 import { parseFilters } from '../filters.js';
-import { HeaderMap, renderList, renderOne } from '../render/formatter.js';
+import { HeaderMap, renderList } from '../render/formatter.js';
 import { humanSize } from '../render/human.js';
-import { inspectJson } from './inspect.js';
+import { callJson, inspectNamed, keyValues, removeNamed } from './object-commands.js';
 
 export interface VolumeJson {
   CreatedAt: string;
@@ -20,24 +18,7 @@ export interface VolumeJson {
   Scope: string;
 }
 
-async function call<T>(ctx: CliContext, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-  const res = await ctx.client().raw({
-    method,
-    path,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
-  });
-  return readJson<T>(res);
-}
 
-function keyValues(values: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (flag === 'opt' && eq <= 0) throw new FlagError(`invalid argument "${v}" for "-o, --opt" flag: invalid key value pair format in driver options`);
-    out[eq >= 0 ? v.slice(0, eq) : v] = eq >= 0 ? v.slice(eq + 1) : '';
-  }
-  return out;
-}
 
 export const volumeCreate: CommandSpec = {
   use: 'create [OPTIONS] [VOLUME]',
@@ -51,11 +32,11 @@ export const volumeCreate: CommandSpec = {
   args: { max: 1 },
   async run(ctx, args) {
     if (args.args[0] && args.string('name')) throw new FlagError(`conflicting options: either specify --name or provide positional arg, not both`);
-    const volume = await call<VolumeJson>(ctx, 'POST', '/volumes/create', {
+    const volume = await callJson<VolumeJson>(ctx, 'POST', '/volumes/create', {
       Name: args.args[0] ?? args.string('name') ?? '',
       Driver: args.string('driver') ?? 'local',
-      DriverOpts: keyValues(args.list('opt'), 'opt'),
-      Labels: keyValues(args.list('label'), 'label'),
+      DriverOpts: keyValues(args.list('opt'), '-o, --opt', true),
+      Labels: keyValues(args.list('label'), '--label', false),
     });
     ctx.stdout.write(`${volume.Name}\n`);
     return 0;
@@ -87,7 +68,7 @@ export const volumeLs: CommandSpec = {
   async run(ctx, args) {
     const filters = parseFilters(args.list('filter'));
     const query = Object.keys(filters).length ? `?filters=${encodeURIComponent(JSON.stringify(filters))}` : '';
-    const answer = await call<{ Volumes: VolumeJson[] | null }>(ctx, 'GET', `/volumes${query}`);
+    const answer = await callJson<{ Volumes: VolumeJson[] | null }>(ctx, 'GET', `/volumes${query}`);
     const rows = (answer.Volumes ?? [])
       .sort((a, b) => (a.Name < b.Name ? -1 : 1))
       .map((v) => ({
@@ -109,23 +90,7 @@ export const volumeInspect: CommandSpec = {
   short: 'Display detailed information on one or more volumes',
   flags: [{ name: 'format', short: 'f', type: 'string', help: 'Format output using a custom template' }],
   args: { min: 1 },
-  async run(ctx, args) {
-    const found: VolumeJson[] = [];
-    const errors: string[] = [];
-    for (const name of args.args) {
-      try {
-        found.push(await call<VolumeJson>(ctx, 'GET', `/volumes/${encodeURIComponent(name)}`));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        errors.push(`Error: No such volume: ${name}`);
-      }
-    }
-    const format = args.string('format');
-    if (format) ctx.stdout.write(found.map((v) => renderOne(format, v)).join(''));
-    else ctx.stdout.write(`${inspectJson(found)}\n`);
-    if (errors.length > 0) throw new StatusError(errors.join('\n'), 1);
-    return 0;
-  },
+  run: (ctx, args) => inspectNamed(ctx, args.args, 'volume', (name) => `/volumes/${encodeURIComponent(name)}`, args.string('format')),
 };
 
 export const volumeRm: CommandSpec = {
@@ -134,19 +99,7 @@ export const volumeRm: CommandSpec = {
   aliases: ['berth volume rm, berth volume remove'],
   flags: [{ name: 'force', short: 'f', type: 'bool', help: 'Force the removal of one or more volumes' }],
   args: { min: 1 },
-  async run(ctx, args) {
-    const errors: string[] = [];
-    for (const name of args.args) {
-      try {
-        await ctx.client().raw({ method: 'DELETE', path: `/volumes/${encodeURIComponent(name)}`, query: { force: args.bool('force') } }).then((r) => r.resume());
-        ctx.stdout.write(`${name}\n`);
-      } catch (err) {
-        errors.push(`Error response from daemon: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    if (errors.length > 0) throw new StatusError(errors.join('\n'), 1);
-    return 0;
-  },
+  run: (ctx, args) => removeNamed(ctx, args.args, (name) => `/volumes/${encodeURIComponent(name)}`, { force: args.bool('force') }, false),
 };
 
 /** Reads a y/N answer from stdin, as docker's prune prompts do. */
@@ -183,7 +136,7 @@ export const volumePrune: CommandSpec = {
     if (!args.bool('force') && !(await confirm(ctx, 'WARNING! This will remove all local volumes not used by at least one container.'))) return 0;
     const filters = parseFilters(args.list('filter'));
     const query = Object.keys(filters).length ? `?filters=${encodeURIComponent(JSON.stringify(filters))}` : '';
-    const report = await call<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(ctx, 'POST', `/volumes/prune${query}`);
+    const report = await callJson<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(ctx, 'POST', `/volumes/prune${query}`);
     let out = '';
     if (report.VolumesDeleted?.length) out += `Deleted Volumes:\n${report.VolumesDeleted.join('\n')}\n\n`;
     out += `Total reclaimed space: ${humanSize(report.SpaceReclaimed ?? 0)}\n`;

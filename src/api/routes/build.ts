@@ -10,10 +10,9 @@ import type { Router } from '../router.js';
 import type { Daemon } from '../../daemon/daemon.js';
 import { queryBool, sendJson } from '../io.js';
 import { errorMessage, invalidParameter, notImplemented, systemError } from '../../util/errors.js';
-import { BuildService } from '../../build/service.js';
-import { Progress, type BuildMessage } from '../../build/progress.js';
+import type { BuildService } from '../../build/service.js';
+import type { BuildMessage } from '../../build/progress.js';
 import type { BuildOptions } from '../../build/builder.js';
-import { RunFailedError } from '../../build/run-step.js';
 import { DEFAULT_DOCKER_VERSION } from '../../image/store.js';
 import { ContainerLayers } from '../../snapshot/container-layers.js';
 
@@ -64,14 +63,17 @@ function serviceFor(daemon: Daemon): Promise<BuildService> {
     const data = daemon.data;
     if (!data) throw systemError('this daemon was wired without its image store; the builder cannot run');
     const root = join(daemon.config.dataRoot, 'builder');
-    service = BuildService.open({
-      root,
-      images: data.imageStore,
-      containers: daemon.containers,
-      views: new ContainerLayers(join(root, 'views')),
-      upperDirOf: (id) => daemon.layerOf(id).upperDir,
-      dockerVersion: DEFAULT_DOCKER_VERSION,
-    });
+    // The builder is loaded on the first build: a daemon that never builds doesn't carry it.
+    service = import('../../build/service.js').then(({ BuildService: Service }) =>
+      Service.open({
+        root,
+        images: data.imageStore,
+        containers: daemon.containers,
+        views: new ContainerLayers(join(root, 'views')),
+        upperDirOf: (id) => daemon.layerOf(id).upperDir,
+        dockerVersion: DEFAULT_DOCKER_VERSION,
+      }),
+    );
     services.set(daemon, service);
     service.catch(() => services.delete(daemon));
   }
@@ -87,6 +89,7 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
   router.on('POST', '/build', async ({ req, res, query }) => {
     const options = parseBuildQuery(query);
     const service = await serviceFor(daemon);
+    const [{ Progress }, { RunFailedError }] = await Promise.all([import('../../build/progress.js'), import('../../build/run-step.js')]);
     const progress = new Progress((message) => writeMessage(res, message), options.quiet);
     let imageId: string;
     try {

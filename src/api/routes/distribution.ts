@@ -10,7 +10,7 @@ import { readJsonObject, sendJson, queryInt } from '../io.js';
 import { errorMessage, invalidParameter, notImplemented } from '../../util/errors.js';
 import { parseNormalizedNamed, type ImageReference } from '../../image/reference.js';
 import { decodeRegistryAuth, type AuthConfig } from '../../distribution/auth.js';
-import { Distribution } from '../../distribution/service.js';
+import type { Distribution } from '../../distribution/service.js';
 import { ProgressStream } from '../../distribution/progress.js';
 import { isDistributionImages, parsePlatform } from '../../distribution/types.js';
 
@@ -23,7 +23,8 @@ function serviceOf(daemon: Daemon): () => Promise<Distribution> {
     if (service) return service;
     const images = daemon.images;
     if (!isDistributionImages(images)) throw notImplemented('this daemon\'s image store cannot pull or push');
-    service = Distribution.open(
+    // Loaded on the first pull or push: a daemon that never talks to a registry doesn't carry it.
+    service = import('../../distribution/service.js').then(({ Distribution: Service }) => Service.open(
       daemon.config.dataRoot,
       images,
       {
@@ -36,7 +37,7 @@ function serviceOf(daemon: Daemon): () => Promise<Distribution> {
         pulled: (ref) => daemon.events.publish('image', 'pull', ref, { name: ref }),
         pushed: (ref) => daemon.events.publish('image', 'push', ref, { name: ref }),
       },
-    );
+    ));
     services.set(daemon, service);
     service.catch(() => services.delete(daemon));
     return service;

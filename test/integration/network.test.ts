@@ -171,6 +171,24 @@ test('--link on the default bridge: hosts entry and docker environment variables
   await d.berth(['rm', '-f', 'db']);
 });
 
+test('--mac-address and --ip on a user network; network prune removes only unused networks', async () => {
+  expectOk('create', await d.berth(['network', 'create', '--subnet', '10.215.0.0/24', 'fixed']));
+  expectOk('create', await d.berth(['network', 'create', '--subnet', '10.216.0.0/24', 'unused']));
+  const r = await runOut(['--network', 'fixed', '--ip', '10.215.0.77', '--mac-address', '02:42:aa:bb:cc:dd', 'busybox', 'ip', '-o', 'addr', 'show', 'eth0']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /inet 10\.215\.0\.77\/24/);
+  const link = await runOut(['--network', 'fixed', '--mac-address', '02:42:aa:bb:cc:de', 'busybox', 'cat', '/sys/class/net/eth0/address']);
+  assert.equal(link.out.trim(), '02:42:aa:bb:cc:de');
+  expectOk('keeper', await d.berth(['run', '-d', '--name', 'keeper', '--network', 'fixed', 'busybox', 'sleep', '60']));
+  const pruned = expectOk('prune', await d.berth(['network', 'prune', '-f']));
+  assert.match(pruned, /^unused$/m);
+  assert.doesNotMatch(pruned, /^fixed$/m);
+  const left = expectOk('ls', await d.berth(['network', 'ls', '--format', '{{.Name}}'])).split('\n');
+  assert.ok(left.includes('fixed') && left.includes('bridge') && !left.includes('unused'), left.join(','));
+  await d.berth(['rm', '-f', 'keeper']);
+  expectOk('rm', await d.berth(['network', 'rm', 'fixed']));
+});
+
 test('bad input gets docker status codes and messages', async () => {
   expectOk('create', await d.berth(['network', 'create', '--subnet', '10.214.0.0/16', 'ov1']));
   const overlap = await d.api('POST', '/networks/create', { Name: 'ov2', IPAM: { Config: [{ Subnet: '10.214.5.0/24' }] } });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { applyChanges } from '../image/changes.js';
-import { goTimeString } from '../image/config-json.js';
+import { emptyContainerConfig, goTimeString } from '../image/config-json.js';
 import { parseNormalizedNamed, shortId } from '../image/reference.js';
 import type { ImageStore } from '../image/store.js';
 import type { ImageConfig, ImageContainerConfig, ImageHistoryEntry, ImageRecord } from '../image/types.js';
@@ -820,7 +820,7 @@ class BuildRun {
     const entry: ImageHistoryEntry = { created, created_by: step.createdBy };
     if (step.author) entry.author = step.author;
     if (step.diffId === undefined) entry.empty_layer = true;
-    const config: ImageContainerConfig = { ...emptyRunConfig(), ...step.config, Image: state.imageId };
+    const config: ImageContainerConfig = { ...emptyContainerConfig(), ...step.config, Image: state.imageId };
     const parent = state.imageId ? this.deps.images.get(state.imageId) : undefined;
     const imageConfig: ImageConfig = {
       architecture: state.architecture,
@@ -828,7 +828,7 @@ class BuildRun {
       created,
       docker_version: this.deps.dockerVersion,
       config,
-      container_config: { ...emptyRunConfig(), ...step.containerConfig },
+      container_config: { ...emptyContainerConfig(), ...step.containerConfig },
       rootfs: { type: 'layers', diff_ids: step.diffId === undefined ? state.diffIds : [...state.diffIds, step.diffId] },
       history: [...state.history, entry],
     };
@@ -845,26 +845,4 @@ class BuildRun {
   }
 }
 
-/** The zero container config fields docker always writes in a built image's config. */
-function emptyRunConfig(): ImageContainerConfig {
-  return {
-    Hostname: '',
-    Domainname: '',
-    User: '',
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    Tty: false,
-    OpenStdin: false,
-    StdinOnce: false,
-    Env: null,
-    Cmd: null,
-    Image: '',
-    Volumes: null,
-    WorkingDir: '',
-    Entrypoint: null,
-    OnBuild: null,
-    Labels: null,
-  };
-}
 

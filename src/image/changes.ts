@@ -46,8 +46,12 @@ export function parseChangeLines(changes: readonly string[]): ChangeInstruction[
   return result;
 }
 
-/** Splits on unquoted whitespace, keeping quotes and escapes for processWord. */
-export function splitWords(text: string): string[] {
+/**
+ * Splits on whitespace outside quotes (escaped whitespace stays in the word), keeping quotes
+ * and escapes in the words so they can be expanded after. The Dockerfile builder splits its
+ * instructions' arguments with this too, with the file's escape character.
+ */
+export function splitWords(text: string, escape = '\\'): string[] {
   const words: string[] = [];
   let current = '';
   let inWord = false;
@@ -62,12 +66,15 @@ export function splitWords(text: string): string[] {
     }
     inWord = true;
     current += c;
-    if (c === '\\' && quote !== "'" && i + 1 < text.length) {
+    if (c === escape && quote !== "'" && i + 1 < text.length) {
       current += text[++i];
       continue;
     }
     if (quote === undefined && (c === '"' || c === "'")) quote = c;
     else if (c === quote) quote = undefined;
+  }
+  if (quote !== undefined) {
+    throw invalidParameter(`unexpected end of statement while looking for matching ${quote === '"' ? 'double' : 'single'}-quote in ${JSON.stringify(text)}`);
   }
   if (inWord) words.push(current);
   return words;

@@ -8,6 +8,7 @@
  */
 import { invalidParameter } from '../../util/errors.js';
 import type { EscapeChar } from './parser.js';
+import { splitWords } from '../../image/changes.js';
 
 /** Variable lookup: undefined means unset (different from set to ""). */
 export type Lookup = (name: string) => string | undefined;
@@ -131,37 +132,9 @@ export function expandWord(word: string, lookup: Lookup, escape: EscapeChar = '\
   return new WordLexer(word, lookup, escape).word();
 }
 
-/**
- * Splits on whitespace outside quotes (escaped whitespace stays in the word), keeping quotes
- * and escapes in the words so expandWord can process them.
- */
+/** Splits on whitespace outside quotes, keeping quotes and escapes for expandWord. */
 export function splitRawWords(text: string, escape: EscapeChar = '\\'): string[] {
-  const words: string[] = [];
-  let current = '';
-  let inWord = false;
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote === undefined && /\s/.test(c)) {
-      if (inWord) words.push(current);
-      current = '';
-      inWord = false;
-      continue;
-    }
-    inWord = true;
-    current += c;
-    if (c === escape && quote !== "'" && i + 1 < text.length) {
-      current += text[++i];
-      continue;
-    }
-    if (quote === undefined && (c === '"' || c === "'")) quote = c;
-    else if (c === quote) quote = undefined;
-  }
-  if (quote !== undefined) {
-    throw invalidParameter(`unexpected end of statement while looking for matching ${quote === '"' ? 'double' : 'single'}-quote in ${JSON.stringify(text)}`);
-  }
-  if (inWord) words.push(current);
-  return words;
+  return splitWords(text, escape);
 }
 
 /** Splits and expands: the words of COPY, EXPOSE, VOLUME and friends. */

@@ -21,6 +21,9 @@ const common = {
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
+  // etcd3 loads its .proto files from its own package directory at run time and ssh2 has an
+  // optional native module: both stay in node_modules rather than in the bundle.
+  external: ['etcd3', 'ssh2'],
   // Bundled CommonJS deps (tar-stream) need require() inside an ESM bundle.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
 };

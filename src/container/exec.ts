@@ -12,6 +12,7 @@ import { newId } from '../util/ids.js';
 import type { ResolvedUser } from '../runtime/types.js';
 import { launchExec, resizeTerminal, type ExecProcess } from '../runtime/exec.js';
 import { ALL_CAPABILITIES } from '../runtime/capabilities.js';
+import { hostFacts } from '../runtime/spec.js';
 import { replaceOrAppendEnv } from '../runtime/env.js';
 import { classifyStartError } from '../runtime/start-error.js';
 import { StdioBridge, parseDetachKeys } from './attach.js';
@@ -258,7 +259,10 @@ export class ExecService {
     let env = base.env ?? [];
     if (tty && !env.some((e) => e.startsWith('TERM='))) env = [...env, 'TERM=xterm'];
     env = replaceOrAppendEnv(env, config.Env);
-    const caps = config.Privileged ? [...ALL_CAPABILITIES] : undefined;
+    // runc builds the exec'd process from its own capability set, so "all" can only mean what
+    // the daemon holds: asking for one outside its bounding set makes capset fail with EPERM.
+    const bounding = hostFacts().boundingCapabilities;
+    const caps = config.Privileged ? ALL_CAPABILITIES.filter((c) => !bounding || bounding.includes(c)) : undefined;
     const spec: OciProcess = {
       ...base,
       terminal: tty,

@@ -4,6 +4,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { importBusybox } from '../helpers/images.js';
 import { describeResult, expectOk, waitFor } from '../helpers/exec.js';
@@ -46,6 +47,22 @@ describe('exec', { timeout: 600_000 }, () => {
     assert.equal(expectOk('exec -e -u -w', r), 'hey nobody /tmp\n');
     const piped = await d.berth(['exec', '-i', 'ex1', 'sh', '-c', 'cat; echo end'], { input: 'line\n' });
     assert.equal(expectOk('exec -i', piped), 'line\nend\n');
+  });
+
+  it('--privileged gives the exec the daemon\'s full capability set, a plain exec the default set', T, async () => {
+    const capEff = async (args: string[]): Promise<bigint> => {
+      const r = await d.berth(['exec', ...args, 'ex1', 'sh', '-c', 'grep CapEff /proc/self/status']);
+      const m = /CapEff:\s*([0-9a-f]+)/.exec(expectOk(`exec ${args.join(' ')}`, r));
+      assert.ok(m, r.stdout);
+      return BigInt(`0x${m[1]}`);
+    };
+    const plain = await capEff([]);
+    const privileged = await capEff(['--privileged']);
+    const daemonBounding = /CapBnd:\s*([0-9a-f]+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]!;
+    assert.equal(privileged, BigInt(`0x${daemonBounding}`));
+    // The default set lacks CAP_SYS_ADMIN (bit 21); the privileged one has it.
+    assert.equal((plain >> 21n) & 1n, 0n);
+    assert.equal((privileged >> 21n) & 1n, 1n);
   });
 
   it('-d runs in the background; inspect shows Running, Pid and then ExitCode', T, async () => {

@@ -4,12 +4,14 @@
  * profiles. These projects use network_mode: none, so they need no networking in the daemon.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { expectOk } from '../helpers/exec.js';
+import { expectOk, waitFor } from '../helpers/exec.js';
+import { berthBin } from '../helpers/paths.js';
 import { importBusybox } from '../helpers/images.js';
 
 interface Listed {
@@ -152,6 +154,29 @@ describe('berth compose (no networking needed)', () => {
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stdout, /^demo-job-1 +\| hello from job$/m);
     assert.match(r.stdout, /demo-job-1 exited with code 3/);
+    expectOk('down', await compose(['down', '-t', '0']));
+  });
+
+  test('Ctrl-C in a foreground up stops the containers gracefully and exits 130', async () => {
+    write('services:\n  a:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "echo a ready; exec sleep 600"]\n    stop_grace_period: 1s\n  b:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "echo b ready; exec sleep 600"]\n    stop_grace_period: 1s\n');
+    const child = spawn(berthBin, ['compose', '-p', 'demo', 'up', '--no-color'], { cwd: dir, env: { ...process.env, BERTH_HOST: d.host }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      await waitFor(() => /a ready/.test(stdout) && /b ready/.test(stdout), { timeoutMs: 60_000 });
+      assert.deepEqual((await listed()).map((c) => c.State), ['running', 'running']);
+      child.kill('SIGINT');
+      const code = await exited;
+      assert.equal(code, 130, `stdout:\n${stdout}\nstderr:\n${stderr}`);
+      assert.match(stderr, /Gracefully stopping\.\.\. \(press Ctrl\+C again to force\)/);
+      // Stopped, not removed: `up` again would restart them, as docker compose does.
+      assert.deepEqual((await listed()).map((c) => [c.Names[0], c.State]), [['/demo-a-1', 'exited'], ['/demo-b-1', 'exited']]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
     expectOk('down', await compose(['down', '-t', '0']));
   });
 });

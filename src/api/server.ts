@@ -1,8 +1,9 @@
 /**
- * The Engine API over HTTP on unix sockets (and TCP later): version-prefix handling, routing,
- * the single error mapping, and connection hijacking for attach.
+ * The Engine API over HTTP on unix sockets and TCP (plain or TLS): version-prefix handling,
+ * routing, the single error mapping, and connection hijacking for attach.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { Router } from './router.js';
 import { statusOf } from './errors.js';
@@ -59,7 +60,15 @@ export function buildRouter(daemon: Daemon): Router {
   return router;
 }
 
-export function createApiServer(daemon: Daemon, debug: (message: string) => void): http.Server {
+/** PEM material for a TLS listener; with `verify` a client must present a cert signed by `ca`. */
+export interface ServerTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  verify: boolean;
+}
+
+export function createApiServer(daemon: Daemon, debug: (message: string) => void, tls?: ServerTls): http.Server | https.Server {
   const router = buildRouter(daemon);
 
   const fail = (res: ServerResponse, err: unknown): void => {
@@ -100,7 +109,7 @@ export function createApiServer(daemon: Daemon, debug: (message: string) => void
     return true;
   };
 
-  const server = http.createServer(async (req, res) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     commonHeaders(res);
     const url = new URL(req.url ?? '/', 'http://berth');
     try {
@@ -126,7 +135,14 @@ export function createApiServer(daemon: Daemon, debug: (message: string) => void
       if (!isBerthError(err)) debug(`unexpected: ${err instanceof Error ? err.stack : String(err)}`);
       fail(res, err);
     }
-  });
+  };
+  // https.Server is a tls.Server that emits the same request/upgrade events, so attach and exec
+  // hijack a TLSSocket exactly as they hijack a plain one. With verify, a client without a cert
+  // the CA signed fails in the handshake and never reaches a handler.
+  const server = tls
+    ? https.createServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' })
+    : http.createServer();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void hijack(req, socket, head, true).then((handled) => {
       if (!handled) socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"page not found"}');

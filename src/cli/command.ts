@@ -1,4 +1,5 @@
 import type { EngineClient } from '../client/client.js';
+import type { DaemonAddress } from '../client/host.js';
 import type { FlagSpec, ParsedArgs } from './flags.js';
 
 /** What every command gets: output streams and a lazily built client. */
@@ -10,6 +11,8 @@ export interface CliContext {
   readonly debug: boolean;
   /** "berth container ls": the words the user typed, for messages. */
   readonly commandPath: string;
+  /** The daemon's address with TLS settled from the global flags and the environment. */
+  address(): DaemonAddress;
   client(): EngineClient;
 }
 

@@ -36,7 +36,11 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', short: 'D', type: 'bool', help: 'Enable debug mode' },
   { name: 'host', short: 'H', type: 'stringArray', help: 'Daemon socket to connect to' },
   { name: 'log-level', short: 'l', type: 'string', help: 'Set the logging level ("debug", "info", "warn", "error", "fatal")', default: 'info' },
-  { name: 'tls', type: 'bool', help: 'Use TLS; implied by --tlsverify', hidden: true },
+  { name: 'tls', type: 'bool', help: 'Use TLS; implied by --tlsverify' },
+  { name: 'tlscacert', type: 'string', help: 'Trust certs signed only by this CA', default: '~/.docker/ca.pem' },
+  { name: 'tlscert', type: 'string', help: 'Path to TLS certificate file', default: '~/.docker/cert.pem' },
+  { name: 'tlskey', type: 'string', help: 'Path to TLS key file', default: '~/.docker/key.pem' },
+  { name: 'tlsverify', type: 'bool', help: 'Use TLS and verify the remote' },
   { name: 'version', short: 'v', type: 'bool', help: 'Print version information and quit' },
 ];
 

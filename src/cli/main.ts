@@ -4,7 +4,8 @@
  */
 import { EngineClient } from '../client/client.js';
 import { ClientError, DaemonUnreachableError } from '../client/errors.js';
-import { chooseHost } from '../client/host.js';
+import { chooseHost, type DaemonAddress } from '../client/host.js';
+import { resolveClientAddress } from '../client/tls.js';
 import { StatusError, type CliContext, type CommandSpec } from './command.js';
 import { FlagError, parseFlags } from './flags.js';
 import { commandHelp, GLOBAL_FLAGS, groupHelp, topHelp, useLine } from './help.js';
@@ -91,6 +92,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const hosts = global.list('host');
   const host = chooseHost(hosts[hosts.length - 1]);
+  // Built on first use: commands that never dial (machine, registry serve) must not fail on certs.
+  let address: DaemonAddress | undefined;
+  const dial = (): DaemonAddress =>
+    (address ??= resolveClientAddress(host, {
+      tls: global.bool('tls'),
+      tlsVerify: global.changed.has('tlsverify') ? global.bool('tlsverify') : undefined,
+      tlsCaCert: global.changed.has('tlscacert') ? global.string('tlscacert') : undefined,
+      tlsCert: global.changed.has('tlscert') ? global.string('tlscert') : undefined,
+      tlsKey: global.changed.has('tlskey') ? global.string('tlskey') : undefined,
+    }));
   let client: EngineClient | undefined;
   const ctx: CliContext = {
     stdout: out,
@@ -99,7 +110,8 @@ export async function main(argv: string[]): Promise<number> {
     host,
     debug: global.bool('debug'),
     commandPath: path,
-    client: () => (client ??= new EngineClient(host)),
+    address: dial,
+    client: () => (client ??= new EngineClient(dial())),
   };
   try {
     return await spec.run(ctx, parsed);

@@ -79,9 +79,14 @@ export class EngineClient {
   readonly host: string;
   private readonly addr: DaemonAddress;
 
-  constructor(host: string) {
-    this.host = host;
-    this.addr = parseHost(host);
+  /** A host URL ("unix:///run/berth/berth.sock", "tcp://10.0.0.2:2376") or an address with TLS material. */
+  constructor(host: string | DaemonAddress) {
+    this.host = typeof host === 'string' ? host : host.url;
+    this.addr = typeof host === 'string' ? parseHost(host) : host;
+  }
+
+  get address(): DaemonAddress {
+    return this.addr;
   }
 
   raw(opts: RequestOptions): Promise<IncomingMessage> {

@@ -3,11 +3,10 @@
  * answers with 101 and then turns into a raw two-way stream. Errors before the upgrade are
  * ordinary HTTP answers and become ClientErrors.
  */
-import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { ClientError, DaemonUnreachableError } from './errors.js';
-import type { DaemonAddress } from './host.js';
-import { API_VERSION, encodeQuery, readAll, type RequestOptions } from './transport.js';
+import { connectTarget, type DaemonAddress } from './host.js';
+import { API_VERSION, encodeQuery, readAll, requestFor, type RequestOptions } from './transport.js';
 
 export interface HijackedStream {
   socket: Socket;
@@ -23,9 +22,8 @@ export function hijack(addr: DaemonAddress, opts: RequestOptions): Promise<Hijac
     headers['Content-Type'] = 'application/json';
     headers['Content-Length'] = Buffer.byteLength(body);
   }
-  const target = addr.kind === 'unix' ? { socketPath: addr.socketPath } : { host: addr.host, port: addr.port };
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ ...target, method: opts.method, path, headers });
+    const req = requestFor(addr)({ ...connectTarget(addr), method: opts.method, path, headers });
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new DaemonUnreachableError(addr.url, { cause: err }) : err);
     });

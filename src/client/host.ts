@@ -4,9 +4,25 @@
  */
 export const DEFAULT_HOST = 'unix:///run/berth/berth.sock';
 
+/** PEM material for a TLS connection; `verify` checks the daemon's cert against `ca` (else any cert is taken). */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  verify: boolean;
+}
+
 export type DaemonAddress =
   | { kind: 'unix'; url: string; socketPath: string }
-  | { kind: 'tcp'; url: string; host: string; port: number };
+  | { kind: 'tcp'; url: string; host: string; port: number; tls?: ClientTls };
+
+/** Where node's http/https request() should connect, with the TLS options when the address has them. */
+export function connectTarget(addr: DaemonAddress): { socketPath: string } | { host: string; port: number; ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } {
+  if (addr.kind === 'unix') return { socketPath: addr.socketPath };
+  if (!addr.tls) return { host: addr.host, port: addr.port };
+  const { ca, cert, key, verify } = addr.tls;
+  return { host: addr.host, port: addr.port, ca, cert, key, rejectUnauthorized: verify };
+}
 
 export function chooseHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag || env.BERTH_HOST || env.DOCKER_HOST || DEFAULT_HOST;
@@ -19,7 +35,7 @@ export function parseHost(url: string): DaemonAddress {
     return { kind: 'unix', url, socketPath };
   }
   // A bare "host:port" is docker's shorthand for tcp.
-  const rest = url.startsWith('tcp://') ? url.slice(6) : url.startsWith('http://') ? url.slice(7) : url.includes('://') ? null : url;
+  const rest = url.startsWith('tcp://') ? url.slice(6) : url.startsWith('http://') ? url.slice(7) : url.startsWith('https://') ? url.slice(8) : url.includes('://') ? null : url;
   if (rest === null) throw new Error(`invalid host: ${url}: unsupported protocol`);
   const hostPort = rest.replace(/\/+$/, '');
   const m = /^(\[[^\]]+\]|[^:]*)(?::(\d+))?$/.exec(hostPort);

@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ClientError, DaemonUnreachableError } from './errors.js';
-import type { DaemonAddress } from './host.js';
+import { connectTarget, type DaemonAddress } from './host.js';
 
 export const API_VERSION = '1.41';
 
@@ -26,6 +27,11 @@ export function encodeQuery(query: Record<string, QueryValue> | undefined): stri
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+/** https for a TLS address, http otherwise (unix sockets and plain TCP). */
+export function requestFor(addr: DaemonAddress): typeof httpRequest {
+  return addr.kind === 'tcp' && addr.tls ? (httpsRequest as typeof httpRequest) : httpRequest;
+}
+
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'EHOSTUNREACH', 'ECONNRESET']);
 
 /**
@@ -37,9 +43,8 @@ export function send(addr: DaemonAddress, opts: RequestOptions): Promise<Incomin
   const headers: OutgoingHttpHeaders = { ...opts.headers };
   const body = opts.body;
   if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = Buffer.byteLength(body);
-  const target = addr.kind === 'unix' ? { socketPath: addr.socketPath } : { host: addr.host, port: addr.port };
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ ...target, method: opts.method, path, headers });
+    const req = requestFor(addr)({ ...connectTarget(addr), method: opts.method, path, headers });
     req.on('error', (err: NodeJS.ErrnoException) => {
       reject(err.code && UNREACHABLE.has(err.code) && !req.reusedSocket ? new DaemonUnreachableError(addr.url, { cause: err }) : err);
     });

@@ -3,11 +3,10 @@
  * the process's output (multiplexed unless TTY) one way and its stdin the other. A daemon that
  * answers with a plain 200 instead of 101 still streams output on the response.
  */
-import { request } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { ClientError } from '../client/errors.js';
-import { parseHost } from '../client/host.js';
-import { API_VERSION } from '../client/transport.js';
+import { connectTarget, parseHost, type DaemonAddress } from '../client/host.js';
+import { API_VERSION, requestFor } from '../client/transport.js';
 
 export interface HijackedStream {
   output: Readable;
@@ -15,13 +14,12 @@ export interface HijackedStream {
   input: Duplex | null;
 }
 
-export function startExec(host: string, execId: string, tty: boolean): Promise<HijackedStream> {
-  const addr = parseHost(host);
+export function startExec(host: string | DaemonAddress, execId: string, tty: boolean): Promise<HijackedStream> {
+  const addr = typeof host === 'string' ? parseHost(host) : host;
   const body = JSON.stringify({ Detach: false, Tty: tty });
-  const target = addr.kind === 'unix' ? { socketPath: addr.socketPath } : { host: addr.host, port: addr.port };
   return new Promise((resolve, reject) => {
-    const req = request({
-      ...target,
+    const req = requestFor(addr)({
+      ...connectTarget(addr),
       method: 'POST',
       path: `/v${API_VERSION}/exec/${encodeURIComponent(execId)}/start`,
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'Upgrade', Upgrade: 'tcp' },

@@ -3,6 +3,8 @@
  * does, a key given both as a flag and in the file is an error rather than a silent override.
  */
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { invalidParameter, isErrno } from '../util/errors.js';
 
 export interface DaemonConfig {
@@ -13,6 +15,12 @@ export interface DaemonConfig {
   configFile: string;
   debug: boolean;
   labels: string[];
+  /** TLS on TCP listeners (dockerd's names): --tls serves TLS, --tlsverify also demands a client cert signed by tlscacert. */
+  tls: boolean;
+  tlsVerify: boolean;
+  tlsCaCert: string;
+  tlsCert: string;
+  tlsKey: string;
   runcPath: string;
   conmonPath: string;
   /** Networking (dockerd's names): the default bridge's name and address, pools, DNS. */
@@ -30,6 +38,8 @@ export interface DaemonConfig {
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+/** dockerd's default for --tlscacert/--tlscert/--tlskey. */
+const DOCKER_CERT_DIR = join(homedir(), '.docker');
 
 interface FlagSpec {
   key: keyof DaemonConfig;
@@ -47,6 +57,11 @@ const FLAGS: FlagSpec[] = [
   { key: 'configFile', names: ['--config-file'], kind: 'string', fileKey: '' },
   { key: 'debug', names: ['-D', '--debug'], kind: 'bool', fileKey: 'debug' },
   { key: 'labels', names: ['--label'], kind: 'list', fileKey: 'labels' },
+  { key: 'tls', names: ['--tls'], kind: 'bool', fileKey: 'tls' },
+  { key: 'tlsVerify', names: ['--tlsverify'], kind: 'bool', fileKey: 'tlsverify' },
+  { key: 'tlsCaCert', names: ['--tlscacert'], kind: 'string', fileKey: 'tlscacert' },
+  { key: 'tlsCert', names: ['--tlscert'], kind: 'string', fileKey: 'tlscert' },
+  { key: 'tlsKey', names: ['--tlskey'], kind: 'string', fileKey: 'tlskey' },
   { key: 'runcPath', names: ['--runc'], kind: 'string', fileKey: 'runc-path' },
   { key: 'conmonPath', names: ['--conmon'], kind: 'string', fileKey: 'conmon-path' },
   { key: 'bridge', names: ['-b', '--bridge'], kind: 'string', fileKey: 'bridge' },
@@ -71,6 +86,11 @@ Options:
       --exec-root string     Root directory for execution state files (default "/run/berth")
   -H, --host list            Daemon socket(s) to connect to (default unix:///run/berth/berth.sock)
       --label list           Set key=value labels to the daemon
+      --tls                  Use TLS; implied by --tlsverify
+      --tlscacert string     Trust certs signed only by this CA (default "~/.docker/ca.pem")
+      --tlscert string       Path to TLS certificate file (default "~/.docker/cert.pem")
+      --tlskey string        Path to TLS key file (default "~/.docker/key.pem")
+      --tlsverify            Use TLS and verify the remote
   -p, --pidfile string       Path to use for daemon PID file (default "/run/berth.pid")
       --runc string          Path of the runc binary (default "/usr/sbin/runc")
       --conmon string        Path of the conmon monitor binary (default "/usr/bin/conmon")
@@ -157,7 +177,12 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     pidfile: pick('pidfile', '/run/berth.pid'),
     configFile,
     debug: pick('debug', false),
-    labels: pick('labels', []),
+    labels: engineLabels(pick('labels', [])),
+    tls: pick('tls', false),
+    tlsVerify: pick('tlsVerify', false),
+    tlsCaCert: pick('tlsCaCert', join(DOCKER_CERT_DIR, 'ca.pem')),
+    tlsCert: pick('tlsCert', join(DOCKER_CERT_DIR, 'cert.pem')),
+    tlsKey: pick('tlsKey', join(DOCKER_CERT_DIR, 'key.pem')),
     runcPath: pick('runcPath', '/usr/sbin/runc'),
     conmonPath: pick('conmonPath', '/usr/bin/conmon'),
     bridge: pick('bridge', ''),
@@ -181,4 +206,13 @@ function addressPools(value: unknown, configFile: string): Array<{ base: string;
     value.every((p) => typeof p === 'object' && p !== null && typeof (p as { base?: unknown }).base === 'string' && Number.isInteger((p as { size?: unknown }).size));
   if (!ok) throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: "default-address-pools" has the wrong type`);
   return value as Array<{ base: string; size: number }>;
+}
+
+/** Engine labels are key=value, as dockerd insists; a bare key or an empty key is refused. */
+function engineLabels(labels: string[]): string[] {
+  for (const label of labels) {
+    const eq = label.indexOf('=');
+    if (eq <= 0) throw invalidParameter(`bad attribute format: ${label}: engine labels are key=value`);
+  }
+  return labels;
 }

@@ -3,13 +3,15 @@
  * containers that outlived the previous daemon, and serve the Engine API until SIGTERM/SIGINT.
  * Containers keep running when berthd stops: each has its own monitor.
  */
-import { mkdirSync, chmodSync } from 'node:fs';
+import { mkdirSync, chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
-import { USAGE, loadConfig, parseDaemonArgs } from './config.js';
+import type { Server as TlsHttpServer } from 'node:https';
+import { USAGE, loadConfig, parseDaemonArgs, type DaemonConfig } from './config.js';
+import { parseListener } from './listeners.js';
 import { acquirePidLock, claimSocketPath } from './lock.js';
 import { openDaemon } from './wire.js';
-import { createApiServer } from '../api/server.js';
+import { createApiServer, type ServerTls } from '../api/server.js';
 import { BERTH_VERSION } from '../api/version.js';
 import { errorMessage, invalidParameter } from '../util/errors.js';
 
@@ -17,10 +19,22 @@ function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${message}\n`);
 }
 
-function socketPathOf(host: string): string {
-  if (host.startsWith('unix://')) return host.slice('unix://'.length);
-  if (host.startsWith('/')) return host;
-  throw invalidParameter(`unsupported host ${host}: berthd listens on unix://PATH sockets`);
+/** The TLS material for TCP listeners, read once at start so a bad path fails the start, not the first client. */
+function serverTls(config: DaemonConfig): ServerTls | undefined {
+  if (!config.tls && !config.tlsVerify) return undefined;
+  const read = (what: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw invalidParameter(`could not load the TLS ${what} ${path}: ${errorMessage(err)}`);
+    }
+  };
+  return {
+    cert: read('certificate', config.tlsCert),
+    key: read('key', config.tlsKey),
+    ca: config.tlsVerify ? read('CA certificate', config.tlsCaCert) : undefined,
+    verify: config.tlsVerify,
+  };
 }
 
 async function main(): Promise<void> {
@@ -41,8 +55,10 @@ async function main(): Promise<void> {
   const releaseLock = acquirePidLock(join(config.dataRoot, 'berthd.lock'), `data-root ${config.dataRoot}`);
   mkdirSync(dirname(config.pidfile), { recursive: true });
   const releasePidfile = acquirePidLock(config.pidfile, `pid file ${config.pidfile}`);
-  const socketPaths = config.hosts.map(socketPathOf);
-  const servers: Server[] = [];
+  const tls = serverTls(config);
+  const listeners = config.hosts.map((h) => parseListener(h, tls !== undefined));
+  const socketPaths = listeners.flatMap((l) => (l.kind === 'unix' ? [l.path] : []));
+  const servers: Array<Server | TlsHttpServer> = [];
   let daemonClose: (() => Promise<void>) | undefined;
 
   const shutdown = (signal: string): void => {
@@ -70,16 +86,25 @@ async function main(): Promise<void> {
       daemon.containers.close();
       await daemon.networks?.shutdown();
     };
-    for (const path of socketPaths) {
-      mkdirSync(dirname(path), { recursive: true });
-      const server = createApiServer(daemon, debug);
+    for (const listener of listeners) {
+      const onTcp = listener.kind === 'tcp';
+      const server = createApiServer(daemon, debug, onTcp ? tls : undefined);
+      if (onTcp && tls) server.on('tlsClientError', (err: Error) => debug(`TLS handshake refused: ${err.message}`));
+      if (listener.kind === 'unix') mkdirSync(dirname(listener.path), { recursive: true });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(path, () => resolve());
+        if (listener.kind === 'unix') server.listen(listener.path, () => resolve());
+        else server.listen(listener.port, listener.host, () => resolve());
       });
-      chmodSync(path, 0o660);
       servers.push(server);
-      log(`API listening on ${path}`);
+      if (listener.kind === 'unix') {
+        chmodSync(listener.path, 0o660);
+        log(`API listening on ${listener.path}`);
+      } else {
+        if (!tls) log(`warning: API listening on tcp://${listener.host}:${listener.port} without TLS: anyone who reaches it controls this host`);
+        else if (!tls.verify) log(`warning: API on tcp://${listener.host}:${listener.port} uses TLS without client verification (--tlsverify)`);
+        log(`API listening on ${tls ? 'tls' : 'tcp'}://${listener.host}:${listener.port}`);
+      }
     }
     log(`berthd ${BERTH_VERSION} started: data-root ${config.dataRoot}, exec-root ${config.execRoot}`);
   } catch (err) {

@@ -54,7 +54,7 @@ export const exec: ComposeCommand = {
       WorkingDir: args.string('workdir'),
       Privileged: args.bool('privileged'),
     });
-    const stream = await startExec(ctx.host, Id, tty);
+    const stream = await startExec(ctx.address(), Id, tty);
     if (args.bool('detach')) {
       stream.output.destroy();
       return 0;

@@ -2,7 +2,7 @@
  * iproute2 wrappers: bridges, veth pairs, addresses and routes. Commands for one namespace are
  * batched into a single `ip -batch -` so a container's wiring costs one process, not ten.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execTool, execToolChecked } from './exec.js';
 import { execInNetns } from './netns.js';
 
@@ -20,10 +20,17 @@ export async function listRoutes(): Promise<RouteEntry[]> {
 }
 
 export async function linkExists(name: string): Promise<boolean> {
-  // sysfs lists the interfaces of berthd's own (the host's) namespace; reading it is far
-  // cheaper than spawning `ip link show` on every container start.
+  // /proc/self/net/dev lists the links of the namespace this process is in, even when berthd was
+  // moved into a machine's namespace with nsenter and /sys still shows the host's links; reading
+  // it is far cheaper than spawning `ip link show` on every container start.
   if (!/^[\w.:-]{1,15}$/.test(name)) return false;
-  return existsSync(`/sys/class/net/${name}`);
+  try {
+    return readFileSync('/proc/self/net/dev', 'utf8')
+      .split('\n')
+      .some((line) => line.slice(0, line.indexOf(':')).trim() === name);
+  } catch {
+    return existsSync(`/sys/class/net/${name}`);
+  }
 }
 
 /** Creates a bridge with its gateway address and brings it up; `alias` marks it as berth's. */

@@ -89,8 +89,10 @@ export interface Discovery {
 }
 
 export interface Registration {
-  /** Re-writes the entry (new health, resources) under the same lease. */
+  /** Re-writes the entry (new health, resources) under the same lease; after suspend() it resumes renewal (under a new lease if the old one expired). */
   update(entry: NodeEntry): Promise<void>;
+  /** Stops renewing the lease but keeps the entry, so it expires after the TTL: the agent's engine stopped answering. */
+  suspend(): void;
   /** Stops heart-beating and deletes the entry. */
   stop(): Promise<void>;
 }

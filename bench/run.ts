@@ -20,6 +20,7 @@ import { execFigures } from './exec.js';
 import { statsFigures } from './stats.js';
 import { networkFigures } from './network.js';
 import { registryFigures } from './registry.js';
+import { schedulerFigures } from './scheduler.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -167,6 +168,8 @@ async function main(): Promise<number> {
     rows.push(...(await networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: registry figures ...\n');
     rows.push(...(await registryFigures(RUNS)));
+    process.stderr.write('bench: scheduler figures (simulated nodes) ...\n');
+    rows.push(...schedulerFigures(RUNS));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

@@ -35,6 +35,10 @@ export interface DaemonConfig {
   registryMirrors: string[];
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
+  /** Overlay networks (dockerd 20.10's classic names): the shared store, this node's address, store options. */
+  clusterStore: string;
+  clusterAdvertise: string;
+  clusterStoreOpts: string[];
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -73,6 +77,9 @@ const FLAGS: FlagSpec[] = [
   { key: 'registryMirrors', names: ['--registry-mirror'], kind: 'list', fileKey: 'registry-mirrors' },
   { key: 'maxConcurrentDownloads', names: ['--max-concurrent-downloads'], kind: 'int', fileKey: 'max-concurrent-downloads' },
   { key: 'maxConcurrentUploads', names: ['--max-concurrent-uploads'], kind: 'int', fileKey: 'max-concurrent-uploads' },
+  { key: 'clusterStore', names: ['--cluster-store'], kind: 'string', fileKey: 'cluster-store' },
+  { key: 'clusterAdvertise', names: ['--cluster-advertise'], kind: 'string', fileKey: 'cluster-advertise' },
+  { key: 'clusterStoreOpts', names: ['--cluster-store-opt'], kind: 'list', fileKey: 'cluster-store-opts' },
 ];
 
 export const USAGE = `Usage:	berthd [OPTIONS]
@@ -103,6 +110,9 @@ Options:
       --registry-mirror list             Preferred Docker registry mirror
       --max-concurrent-downloads int     Set the max concurrent downloads (default 3)
       --max-concurrent-uploads int       Set the max concurrent uploads (default 3)
+      --cluster-store string             URL of the distributed storage backend (etcd://HOST:PORT[,HOST:PORT][/prefix])
+      --cluster-advertise string         Address or interface name to advertise (IP:PORT or INTERFACE:PORT)
+      --cluster-store-opt list           Set cluster store options (vxlan.port=4789)
   -v, --version              Print version information and quit
 `;
 
@@ -195,6 +205,9 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     registryMirrors: pick('registryMirrors', []),
     maxConcurrentDownloads: pick('maxConcurrentDownloads', 3),
     maxConcurrentUploads: pick('maxConcurrentUploads', 3),
+    clusterStore: pick('clusterStore', ''),
+    clusterAdvertise: pick('clusterAdvertise', ''),
+    clusterStoreOpts: pick('clusterStoreOpts', []),
   };
 }
 

@@ -27,6 +27,16 @@ const RESERVED_XATTR_PREFIX = 'trusted.overlay.';
 export interface ApplyTarOptions {
   /** Receives every uncompressed byte, in order (e.g. to keep the layer tar as a blob). */
   onData?: (chunk: Buffer) => Promise<void>;
+  /**
+   * A plain archive rather than a layer (docker cp): `.wh.` names are ordinary files, not
+   * deletions. Defaults to false (layer semantics).
+   */
+  plainArchive?: boolean;
+  /**
+   * docker's noOverwriteDirNonDir: refuse to replace a directory with a non-directory or the
+   * reverse. `shownAs` is the target's path as the user knows it, for the error message.
+   */
+  noOverwriteDirNonDir?: { shownAs: string };
 }
 
 export interface ApplyTarResult {
@@ -65,7 +75,10 @@ class LayerUnpacker {
   private readonly realDirs = new Set<string>(['']);
   private readonly dirTimes: Array<{ path: string; mtime: Date }> = [];
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly options: ApplyTarOptions = {},
+  ) {}
 
   private abs(rel: string): string {
     return rel === '' ? this.root : join(this.root, rel);
@@ -128,16 +141,20 @@ class LayerUnpacker {
   async apply(header: Header, body: Readable): Promise<void> {
     const rel = cleanEntryPath(header.name);
     const base = baseOf(rel);
-    if (rel !== '' && base.startsWith(WHITEOUT_PREFIX)) {
+    if (rel !== '' && base.startsWith(WHITEOUT_PREFIX) && !this.options.plainArchive) {
       await this.applyWhiteout(header, rel, base);
       return;
     }
     if (rel === '') {
       if (header.type !== 'directory') throw badEntry(header.name, 'the layer root must be a directory');
+      // docker cp leaves the extraction point's owner and mode alone (a "./" entry must not turn /tmp 0755).
+      if (this.options.plainArchive) return;
       await this.setMetadata(header, rel);
       return;
     }
     await this.ensureParents(header.name, rel, true);
+    // After the parents are known to be real directories, so the check never looks through a link.
+    if (this.options.noOverwriteDirNonDir) await this.refuseDirNonDirSwap(header, rel, this.options.noOverwriteDirNonDir.shownAs);
     switch (header.type) {
       case 'directory':
         await this.applyDirectory(header, rel);
@@ -164,6 +181,16 @@ class LayerUnpacker {
       default:
         throw badEntry(header.name, `unsupported tar entry type ${String(header.type)}`);
     }
+  }
+
+  /** Docker's wording: the entry's path and the extraction point, both as the container sees them. */
+  private async refuseDirNonDirSwap(header: Header, rel: string, shownAs: string): Promise<void> {
+    const info = await this.existing(rel);
+    if (!info) return;
+    const entryIsDir = header.type === 'directory';
+    const shown = `${shownAs.replace(/\/+$/, '')}/${rel}`;
+    if (info.isDirectory() && !entryIsDir) throw invalidParameter(`cannot overwrite directory ${JSON.stringify(shown)} with non-directory ${JSON.stringify(shownAs)}`);
+    if (!info.isDirectory() && entryIsDir) throw invalidParameter(`cannot overwrite non-directory ${JSON.stringify(shown)} with directory ${JSON.stringify(shownAs)}`);
   }
 
   private async applyWhiteout(header: Header, rel: string, base: string): Promise<void> {
@@ -308,7 +335,7 @@ function describeTarError(err: unknown): Error {
 export async function applyLayerTar(source: AsyncIterable<Uint8Array | string>, target: string, options: ApplyTarOptions = {}): Promise<ApplyTarResult> {
   const hash = createHash('sha256');
   const extract = tar.extract();
-  const unpacker = new LayerUnpacker(target);
+  const unpacker = new LayerUnpacker(target, options);
   let entries = 0;
   let failed = false;
 

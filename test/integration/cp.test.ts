@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { importBusybox } from '../helpers/images.js';
 import { describeResult, expectOk } from '../helpers/exec.js';
+import * as tar from 'tar-stream';
 
 const T = { timeout: 120_000 };
 
@@ -80,5 +81,80 @@ describe('cp', { timeout: 600_000 }, () => {
     assert.ok(!existsSync(marker));
     const bad = await d.api('PUT', '/containers/esc/archive?path=/tmp', Buffer.from('not a tar at all'.padEnd(1024, '\0')), { headers: { 'Content-Type': 'application/x-tar' } });
     assert.ok(bad.status >= 400, `garbage tar accepted: ${bad.status}`);
+  });
+
+  /** A tar made in memory: [name, 'file' | 'directory', content]. */
+  const tarOf = async (entries: Array<[string, 'file' | 'directory', string?]>): Promise<Buffer> => {
+    const pack = tar.pack();
+    for (const [name, type, content] of entries) {
+      if (type === 'directory') pack.entry({ name, type, mode: 0o755 });
+      else pack.entry({ name, type, mode: 0o644 }, content ?? '');
+    }
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const put = (container: string, path: string, body: Buffer, noOverwrite: boolean) =>
+    d.api('PUT', `/containers/${container}/archive?path=${encodeURIComponent(path)}${noOverwrite ? '&noOverwriteDirNonDir=true' : ''}`, body, { headers: { 'Content-Type': 'application/x-tar' } });
+
+  it('noOverwriteDirNonDir refuses dir<->file swaps with docker\'s words; without it the entry replaces', T, async () => {
+    expectOk('create', await berth(['run', '--name', 'ow', 'busybox', 'sh', '-c', 'mkdir -p /dst/isdir/inner /dst/keep && echo f > /dst/isfile && echo k > /dst/isdir/inner/k']));
+    const fileOverDir = await put('ow', '/dst', await tarOf([['isdir', 'file', 'x']]), true);
+    assert.equal(fileOverDir.status, 400, fileOverDir.text);
+    assert.match(fileOverDir.text, /cannot overwrite directory \\"\/dst\/isdir\\" with non-directory \\"\/dst\\"/);
+    const dirOverFile = await put('ow', '/dst', await tarOf([['isfile', 'directory']]), true);
+    assert.equal(dirOverFile.status, 400, dirOverFile.text);
+    assert.match(dirOverFile.text, /cannot overwrite non-directory \\"\/dst\/isfile\\" with directory \\"\/dst\\"/);
+    // Nothing was changed by the refused uploads.
+    expectOk('cp back', await berth(['cp', 'ow:/dst', join(work, 'ow1')]));
+    assert.equal(readFileSync(join(work, 'ow1', 'isdir', 'inner', 'k'), 'utf8'), 'k\n');
+    assert.equal(readFileSync(join(work, 'ow1', 'isfile'), 'utf8'), 'f\n');
+    // A directory over a directory merges, with or without the flag; .wh. names are plain files in cp.
+    assert.equal((await put('ow', '/dst', await tarOf([['isdir', 'directory'], ['isdir/new', 'file', 'n'], ['.wh.keep', 'file', 'w']]), true)).status, 200);
+    // Without the flag (API clients that ask for it) docker replaces either way.
+    assert.equal((await put('ow', '/dst', await tarOf([['isfile', 'directory'], ['isfile/in', 'file', 'i']]), false)).status, 200);
+    expectOk('cp back 2', await berth(['cp', 'ow:/dst', join(work, 'ow2')]));
+    assert.equal(readFileSync(join(work, 'ow2', 'isdir', 'new'), 'utf8'), 'n');
+    assert.equal(readFileSync(join(work, 'ow2', 'isdir', 'inner', 'k'), 'utf8'), 'k\n');
+    assert.equal(readFileSync(join(work, 'ow2', '.wh.keep'), 'utf8'), 'w');
+    assert.ok(statSync(join(work, 'ow2', 'keep')).isDirectory(), 'a .wh. entry deleted a file during cp');
+    assert.equal(readFileSync(join(work, 'ow2', 'isfile', 'in'), 'utf8'), 'i');
+    // A "./" entry does not change the extraction point's mode (/tmp stays 1777).
+    assert.equal((await put('ow', '/tmp', await tarOf([['./', 'directory'], ['./t', 'file', 't']]), true)).status, 200);
+    expectOk('cp tmp', await berth(['cp', 'ow:/tmp', join(work, 'owtmp')]));
+    assert.equal(statSync(join(work, 'owtmp')).mode & 0o7777, 0o1777);
+  });
+
+  it('cp through the CLI: dir onto a file, file onto a dir entry, missing dir/ give docker\'s errors', T, async () => {
+    expectOk('create', await berth(['run', '--name', 'cli', 'busybox', 'sh', '-c', 'mkdir -p /d/name && echo f > /file']));
+    const localDir = join(work, 'name');
+    mkdirSync(join(localDir, 'sub'), { recursive: true });
+    writeFileSync(join(work, 'plain'), 'p\n');
+    // Into the container.
+    const dirOnFile = await berth(['cp', localDir, 'cli:/file']);
+    assert.equal(dirOnFile.code, 1, describeResult('dir onto file', dirOnFile));
+    assert.match(dirOnFile.stderr, /cannot copy directory/);
+    const noDir = await berth(['cp', join(work, 'plain'), 'cli:/missing/']);
+    assert.equal(noDir.code, 1, describeResult('file to missing dir/', noDir));
+    assert.match(noDir.stderr, /no such directory/);
+    // A local file named like a directory inside the destination: the daemon refuses the swap.
+    writeFileSync(join(work, 'fname'), 'x');
+    const swap = await berth(['cp', join(work, 'fname'), 'cli:/d/name']);
+    assert.equal(swap.code, 0, describeResult('file into existing dir', swap));
+    mkdirSync(join(work, 'nest'));
+    writeFileSync(join(work, 'nest', 'name'), 'x');
+    const refused = await berth(['cp', join(work, 'nest', 'name'), 'cli:/d/']);
+    assert.equal(refused.code, 1, describeResult('file over dir', refused));
+    assert.match(refused.stderr, /Error response from daemon: cannot overwrite directory "\/d\/name" with non-directory "\/d"/);
+    // Out of the container.
+    const outDirOnFile = await berth(['cp', 'cli:/d', join(work, 'plain')]);
+    assert.equal(outDirOnFile.code, 1, describeResult('dir out onto file', outDirOnFile));
+    assert.match(outDirOnFile.stderr, /cannot copy directory/);
+    assert.equal(readFileSync(join(work, 'plain'), 'utf8'), 'p\n');
+    const outNoDir = await berth(['cp', 'cli:/file', `${join(work, 'absent')}/`]);
+    assert.equal(outNoDir.code, 1, describeResult('file out to missing dir/', outNoDir));
+    assert.match(outNoDir.stderr, /no such directory/);
+    assert.ok(!existsSync(join(work, 'absent')));
   });
 });

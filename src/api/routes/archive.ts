@@ -124,7 +124,10 @@ export function archiveRoutes(router: Router, daemon: Daemon): void {
       if (!info) throw notInContainer(path, record);
       if (!info.isDirectory()) throw invalidParameter(`extraction point is not a directory`);
       const source = queryBool(query, 'copyUIDGID') ? req : ownedByRoot(req);
-      await applyLayerTar(source as AsyncIterable<Uint8Array>, resolved.hostPath);
+      await applyLayerTar(source as AsyncIterable<Uint8Array>, resolved.hostPath, {
+        plainArchive: true,
+        ...(queryBool(query, 'noOverwriteDirNonDir') ? { noOverwriteDirNonDir: { shownAs: resolved.containerPath } } : {}),
+      });
     });
     res.writeHead(200);
     res.end();

@@ -22,6 +22,11 @@ interface PathStat {
 
 const IS_DIR = 2 ** 31;
 
+/** A path ending in "/" or "/." names a directory that must already exist (docker's rule). */
+function assertsDirectory(path: string): boolean {
+  return path.endsWith('/') || path.endsWith('/.');
+}
+
 function splitContainerPath(arg: string): { container?: string; path: string } {
   if (arg.startsWith('/') || arg.startsWith('.') || arg === '-') return { path: arg };
   const colon = arg.indexOf(':');
@@ -88,12 +93,14 @@ export const command: CommandSpec = {
       const stat = JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat'] ?? ''), 'base64').toString('utf8') || '{}') as PathStat;
       const target = resolve(dst.path);
       const existing = await lstat(target).catch(() => undefined);
-      if (existing && !existing.isDirectory() && stat.mode & IS_DIR) throw new StatusError(`cannot copy directory to existing file ${dst.path}`, 1);
+      // docker's archive.ErrCannotCopyDir and ErrDirNotExists, word for word.
+      if (existing && !existing.isDirectory() && stat.mode & IS_DIR) throw new StatusError('cannot copy directory', 1);
+      if (!existing && assertsDirectory(dst.path) && !(stat.mode & IS_DIR)) throw new StatusError('no such directory', 1);
       // Unpack beside the destination, then move the one top entry into place.
       const parent = existing?.isDirectory() ? target : dirname(target);
       const temp = await mkdtemp(join(parent, '.berth-cp-'));
       try {
-        await applyLayerTar(res, temp);
+        await applyLayerTar(res, temp, { plainArchive: true });
         const top = join(temp, basename(stat.name || path));
         const final = existing?.isDirectory() ? join(target, basename(stat.name || path)) : target;
         await rm(final, { recursive: true, force: true }).catch(() => undefined);
@@ -106,7 +113,7 @@ export const command: CommandSpec = {
     const container = dst.container!;
     const copyUIDGID = args.bool('archive');
     if (src.path === '-') {
-      await ctx.client().raw({ method: 'PUT', path: `/containers/${encodeURIComponent(container)}/archive`, query: { path: dst.path, copyUIDGID }, body: ctx.stdin as Readable, headers: { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' } }).then((r) => r.resume());
+      await ctx.client().raw({ method: 'PUT', path: `/containers/${encodeURIComponent(container)}/archive`, query: { path: dst.path, copyUIDGID, noOverwriteDirNonDir: true }, body: ctx.stdin as Readable, headers: { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' } }).then((r) => r.resume());
       return 0;
     }
     const source = resolve(src.path);
@@ -119,14 +126,16 @@ export const command: CommandSpec = {
       extractDir = dst.path;
       topName = basename(source);
     } else {
-      if (dstStat && info.isDirectory()) throw new StatusError(`cannot copy directory to existing file ${dst.path}`, 1);
+      if (dstStat && info.isDirectory()) throw new StatusError('cannot copy directory', 1);
+      if (!dstStat && assertsDirectory(dst.path) && !info.isDirectory()) throw new StatusError('no such directory', 1);
       extractDir = dirname(dst.path) || '/';
       topName = basename(dst.path);
     }
     await ctx.client().raw({
       method: 'PUT',
       path: `/containers/${encodeURIComponent(container)}/archive`,
-      query: { path: extractDir, copyUIDGID },
+      // As docker's CLI: the daemon refuses to swap a directory for a file or the reverse.
+      query: { path: extractDir, copyUIDGID, noOverwriteDirNonDir: true },
       body: localTar(source, topName, args.bool('follow-link')),
       headers: { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' },
     }).then((r) => r.resume());

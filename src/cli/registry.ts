@@ -135,6 +135,14 @@ export const GROUPS: Record<string, Group> = {
       gc: { short: 'Delete blobs no manifest references', load: async () => (await import('./commands/registry.js')).gc },
     },
   },
+  swarm: {
+    short: 'Manage a cluster: managers, node agents and discovery',
+    commands: {
+      join: { short: 'Run a node agent that keeps an engine registered in discovery', load: async () => (await import('./commands/swarm.js')).join },
+      list: { short: 'List the engine addresses registered in discovery', load: async () => (await import('./commands/swarm.js')).list },
+      etcd: { short: 'Run a single-member etcd for trials', load: async () => (await import('./commands/swarm.js')).etcd },
+    },
+  },
   system: {
     short: 'Manage Berth',
     commands: { events, info },

@@ -48,7 +48,9 @@ export function connectEtcd(endpoints: string[], options: EtcdClientOptions = {}
     callTimeoutMs,
     describe(err, doing) {
       if (isBerthError(err)) return err;
-      return new BerthError('unavailable', `etcd at ${list}: ${doing}: ${errorMessage(err)}`, { cause: err });
+      // grpc's texts carry a status number and an often empty "Resolution note"; keep the cause.
+      const text = errorMessage(err).replace(/\s*Resolution note:\s*$/, '').replace(/^\d+ [A-Z_]+: /, '');
+      return new BerthError('unavailable', `etcd at ${list}: ${doing}: ${text}`, { cause: err });
     },
   };
 }

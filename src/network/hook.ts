@@ -86,7 +86,7 @@ export class NetworkHook implements ContainerHook {
       this.net.containers.get(parsed.name);
     }
     const primary = this.store.get(mode.ref);
-    if (primary.driver !== 'bridge') {
+    if (primary.driver !== 'bridge' && primary.driver !== 'overlay') {
       // `--network host` spelled as a network name: the predefined host/none networks.
       const predefined = primary.driver === 'null' ? 'none' : 'host';
       record.hostConfig.NetworkMode = predefined;
@@ -101,15 +101,29 @@ export class NetworkHook implements ContainerHook {
     const allocated: NetworkRecord[] = [];
     try {
       for (const [network, req] of order) {
-        const endpoint = this.newEndpoint(record, network, req, order.length === 1 || network.id === primary.id ? mac : '');
-        allocated.push(network);
+        // Overlay addresses are claimed in the cluster store, so no two nodes hand out one twice.
+        const clusterIp = await this.overlayAddress(network, record.id, req);
+        if (network.driver === 'overlay') allocated.push(network);
+        const endpoint = this.newEndpoint(record, network, req, order.length === 1 || network.id === primary.id ? mac : '', clusterIp);
+        if (network.driver !== 'overlay') allocated.push(network);
         record.network.endpoints[network.name] = endpoint;
       }
       for (const network of allocated) await this.store.save(network);
     } catch (err) {
-      for (const network of allocated) release(network, record.id);
+      for (const network of allocated) await this.releaseAddress(network, record.id);
       throw err;
     }
+  }
+
+  private async overlayAddress(network: NetworkRecord, owner: string, req: EndpointRequest): Promise<string | undefined> {
+    if (network.driver !== 'overlay') return undefined;
+    if (!this.net.overlay) throw invalidParameter(`network ${network.name} is an overlay network and this daemon has no cluster store`);
+    return this.net.overlay.allocateAddress(network, owner, req.IPAMConfig?.IPv4Address || undefined);
+  }
+
+  private async releaseAddress(network: NetworkRecord, owner: string): Promise<void> {
+    if (network.driver === 'overlay') await this.net.overlay?.releaseAddresses(network, owner);
+    else if (release(network, owner)) await this.store.save(network);
   }
 
   /** host/none containers show their predefined network in inspect, without an address. */
@@ -130,14 +144,14 @@ export class NetworkHook implements ContainerHook {
     };
   }
 
-  private newEndpoint(record: ContainerRecord, network: NetworkRecord, req: EndpointRequest, mac: string): EndpointState {
-    if (network.driver !== 'bridge') throw invalidParameter(`container cannot be connected to the ${network.name} network and another one`);
+  private newEndpoint(record: ContainerRecord, network: NetworkRecord, req: EndpointRequest, mac: string, clusterIp?: string): EndpointState {
+    if (network.driver !== 'bridge' && network.driver !== 'overlay') throw invalidParameter(`container cannot be connected to the ${network.name} network and another one`);
     const wantedIp = req.IPAMConfig?.IPv4Address || '';
     if (network.isDefaultBridge && wantedIp) throw invalidParameter('user specified IP address is supported on user defined networks only');
     if (network.isDefaultBridge && (req.Aliases ?? []).length) throw invalidParameter('network-scoped alias is supported only for containers in user defined networks');
     const macAddress = mac || req.MacAddress || '';
     if (macAddress && !isValidMac(macAddress)) throw invalidParameter(`invalid MAC address: ${macAddress}`);
-    const ip = allocate(network, record.id, wantedIp || undefined);
+    const ip = clusterIp ?? allocate(network, record.id, wantedIp || undefined);
     const pool = this.net.poolOf(network)!;
     return {
       NetworkID: network.id,
@@ -193,13 +207,15 @@ export class NetworkHook implements ContainerHook {
         const network = networks[i]!;
         await this.net.ensureBridge(network);
         const hostName = vethName(record.id, network.id);
-        const gateway = !routed && !network.internal ? endpoint.Gateway : undefined;
+        // Overlay networks carry traffic between their containers only: no default route there.
+        const gateway = !routed && !network.internal && network.driver !== 'overlay' ? endpoint.Gateway : undefined;
         if (gateway) routed = true;
         // A leftover from a crash would block the name; normally there is none to remove.
         if (await linkExists(hostName)) await deleteLink(hostName).catch(() => undefined);
         state.interfaces[network.id] = `eth${i}`;
-        await addVeth(netns, { inside: `eth${i}`, hostName, bridge: network.bridge!, mac: endpoint.MacAddress, cidr: `${endpoint.IPAddress}/${endpoint.IPPrefixLen}`, defaultGateway: gateway, hostPid: process.pid }, i === 0);
+        await addVeth(netns, { inside: `eth${i}`, hostName, bridge: network.bridge!, mac: endpoint.MacAddress, cidr: `${endpoint.IPAddress}/${endpoint.IPPrefixLen}`, defaultGateway: gateway, hostPid: process.pid, mtu: this.mtuOf(network) }, i === 0);
         state.hostVeths.push(hostName);
+        await this.publishOverlay(record, network, endpoint);
       }
       await this.setupDns(record, netns, true);
       await this.publishPorts(record, endpoints, networks);
@@ -211,6 +227,31 @@ export class NetworkHook implements ContainerHook {
       throw systemError(errorMessage(err));
     }
     return { network: { path: netns }, env };
+  }
+
+  private mtuOf(network: NetworkRecord): number | undefined {
+    return network.driver === 'overlay' ? this.net.overlay?.mtu : undefined;
+  }
+
+  /** Tells every node sharing the cluster store where this endpoint lives. */
+  private async publishOverlay(record: ContainerRecord, network: NetworkRecord, endpoint: EndpointState): Promise<void> {
+    if (network.driver !== 'overlay' || !this.net.overlay) return;
+    await this.net.overlay.publishEndpoint({
+      networkId: network.id,
+      endpointId: endpoint.EndpointID,
+      containerId: record.id,
+      name: record.name,
+      aliases: endpoint.Aliases ?? [],
+      ip: endpoint.IPAddress,
+      mac: endpoint.MacAddress,
+    });
+  }
+
+  private async withdrawOverlay(endpoint: EndpointState): Promise<NetworkRecord | undefined> {
+    const network = this.store.tryGet(endpoint.NetworkID);
+    if (network?.driver !== 'overlay' || !this.net.overlay) return undefined;
+    await this.net.overlay.withdrawEndpoint(network.id, endpoint.EndpointID);
+    return network;
   }
 
   /** 127.0.0.11:53 inside the namespace -> berthd's listener on the first user network's gateway. */
@@ -291,6 +332,16 @@ export class NetworkHook implements ContainerHook {
   async recover(record: ContainerRecord): Promise<void> {
     const state = record.network;
     if (!state?.sandboxKey) return;
+    for (const endpoint of Object.values(state.endpoints)) {
+      const network = this.store.tryGet(endpoint.NetworkID);
+      if (network?.driver !== 'overlay') continue;
+      try {
+        await this.net.ensureBridge(network);
+        await this.publishOverlay(record, network, endpoint);
+      } catch (err) {
+        this.net.debug(`overlay endpoint of ${record.id.slice(0, 12)} on ${network.name}: ${errorMessage(err)}`);
+      }
+    }
     await this.setupDns(record, state.sandboxKey, false).catch((err) => this.net.debug(`dns for ${record.id}: ${errorMessage(err)}`));
     const target = Object.values(state.endpoints).find((e) => !this.store.tryGet(e.NetworkID)?.internal);
     if (!target) return;
@@ -374,6 +425,13 @@ export class NetworkHook implements ContainerHook {
     }
     if (!state) return;
     state.ports = {};
+    const overlays: NetworkRecord[] = [];
+    if (state.sandboxKey) {
+      for (const endpoint of Object.values(state.endpoints)) {
+        const network = await this.withdrawOverlay(endpoint);
+        if (network) overlays.push(network);
+      }
+    }
     // Deleting the host ends now makes teardown immediate; the kernel would otherwise free
     // them only when the last reference to the namespace goes.
     for (const veth of state.hostVeths ?? []) await deleteLink(veth).catch(() => undefined);
@@ -381,12 +439,13 @@ export class NetworkHook implements ContainerHook {
     state.interfaces = {};
     if (state.sandboxKey) await removeNetns(state.sandboxKey).catch((err) => this.net.debug(`netns ${state.sandboxKey}: ${errorMessage(err)}`));
     state.sandboxKey = '';
+    for (const network of overlays) await this.net.releaseOverlayIfUnused(network);
   }
 
   async removed(record: ContainerRecord): Promise<void> {
     for (const endpoint of Object.values(record.network?.endpoints ?? {})) {
       const network = this.store.tryGet(endpoint.NetworkID);
-      if (network && release(network, record.id)) await this.store.save(network);
+      if (network) await this.releaseAddress(network, record.id);
     }
   }
 
@@ -396,13 +455,20 @@ export class NetworkHook implements ContainerHook {
     const network = this.store.get(networkRef);
     const record = this.net.containers.get(containerRef);
     const mode = parseNetworkMode(record.hostConfig.NetworkMode);
-    if (network.driver !== 'bridge') throw forbidden(`container cannot be disconnected from host network or connected to host network`);
+    if (network.driver !== 'bridge' && network.driver !== 'overlay') throw forbidden(`container cannot be disconnected from host network or connected to host network`);
     if (mode.kind !== 'network') throw forbidden(`container sharing network namespace with another container or host cannot be connected to any other network`);
     const state = (record.network ??= { endpoints: {}, ports: {}, sandboxKey: '', hostVeths: [], interfaces: {} });
     if (Object.values(state.endpoints).some((e) => e.NetworkID === network.id)) {
       throw forbidden(`endpoint with name ${record.name} already exists in network ${network.name}`);
     }
-    const endpoint = this.newEndpoint(record, network, req, '');
+    const clusterIp = await this.overlayAddress(network, record.id, req);
+    let endpoint: EndpointState;
+    try {
+      endpoint = this.newEndpoint(record, network, req, '', clusterIp);
+    } catch (err) {
+      if (clusterIp) await this.releaseAddress(network, record.id);
+      throw err;
+    }
     try {
       if (state.sandboxKey && isActive(record.state.status)) {
         const used = new Set(Object.values(state.interfaces ?? {}));
@@ -411,9 +477,10 @@ export class NetworkHook implements ContainerHook {
         const hostName = vethName(record.id, network.id);
         await this.net.ensureBridge(network);
         (state.interfaces ??= {})[network.id] = `eth${index}`;
-        await addVeth(state.sandboxKey, { inside: `eth${index}`, hostName, bridge: network.bridge!, mac: endpoint.MacAddress, cidr: `${endpoint.IPAddress}/${endpoint.IPPrefixLen}`, hostPid: process.pid }, false);
+        await addVeth(state.sandboxKey, { inside: `eth${index}`, hostName, bridge: network.bridge!, mac: endpoint.MacAddress, cidr: `${endpoint.IPAddress}/${endpoint.IPPrefixLen}`, hostPid: process.pid, mtu: this.mtuOf(network) }, false);
         state.hostVeths.push(hostName);
         state.endpoints[network.name] = endpoint;
+        await this.publishOverlay(record, network, endpoint);
         const usesDns = Object.values(state.endpoints).filter((e) => !this.store.tryGet(e.NetworkID)?.isDefaultBridge).length === 1 && !network.isDefaultBridge;
         if (usesDns) await this.setupDns(record, state.sandboxKey, true);
         await this.writeEtcFiles(record);
@@ -422,7 +489,7 @@ export class NetworkHook implements ContainerHook {
       }
     } catch (err) {
       delete state.endpoints[network.name];
-      release(network, record.id);
+      await this.releaseAddress(network, record.id);
       throw err;
     }
     await this.store.save(network);
@@ -445,10 +512,12 @@ export class NetworkHook implements ContainerHook {
       if (inside) delete state.interfaces[endpoint.NetworkID];
       if (inside) await deleteLinkInNetns(state.sandboxKey, inside).catch((err) => this.net.debug(`disconnect: ${errorMessage(err)}`));
       state.hostVeths = state.hostVeths.filter((v) => v !== vethName(record.id, endpoint.NetworkID));
+      await this.withdrawOverlay(endpoint);
     }
     delete state.endpoints[name];
-    if (network && release(network, record.id)) await this.store.save(network);
+    if (network) await this.releaseAddress(network, record.id);
     await this.net.containers.save(record);
+    if (network) await this.net.releaseOverlayIfUnused(network);
   }
 }
 

@@ -20,6 +20,7 @@ import { defaultGateway, poolOf, prefixLength, release } from './ipam.js';
 import { parseResolvConf, type ResolvConf } from './etcfiles.js';
 import type { HeldPort } from './ports.js';
 import type { NetworkRecord } from './types.js';
+import { OverlayNetworks } from './overlay/service.js';
 
 /** The part of the container store networking reads and writes. */
 export interface ContainerDirectory {
@@ -38,7 +39,14 @@ export interface NetworkSettingsConfig {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
+  /** Overlay networks (dockerd's classic names): etcd://HOST:PORT[,..][/prefix] and IP:PORT or IFACE:PORT. */
+  clusterStore?: string;
+  clusterAdvertise?: string;
+  /** key=value: vxlan.port (default 4789). */
+  clusterStoreOpts?: string[];
 }
+
+const DEFAULT_VXLAN_PORT = 4789;
 
 const DEFAULT_EXEC_ROOT = '/run/berth';
 export const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
@@ -66,6 +74,8 @@ export class NetworkService {
   private hostResolv: ResolvConf = { nameservers: [], search: [], options: [] };
   private hostResolvText = '';
   private hostHostsText = '';
+  /** Set when the daemon has a cluster store: overlay networks shared with the other nodes. */
+  overlay?: OverlayNetworks;
 
   private constructor(
     readonly store: NetworkStore,
@@ -85,7 +95,30 @@ export class NetworkService {
     service.hostResolv = parseResolvConf(service.hostResolvText);
     service.hostHostsText = await readFile('/etc/hosts', 'utf8').catch(() => '');
     await service.ensurePredefined();
+    if (config.clusterAdvertise && !config.clusterStore) throw invalidParameter('invalid cluster configuration: --cluster-advertise must be accompanied by --cluster-store');
+    if (config.clusterStore) service.openOverlay(config.clusterStore);
     return service;
+  }
+
+  private openOverlay(clusterStore: string): void {
+    const opts = new Map((this.config.clusterStoreOpts ?? []).map((o) => [o.split('=')[0]!, o.slice(o.indexOf('=') + 1)]));
+    const portText = opts.get('vxlan.port');
+    const vxlanPort = portText === undefined ? DEFAULT_VXLAN_PORT : Number(portText);
+    if (!Number.isInteger(vxlanPort) || vxlanPort < 1 || vxlanPort > 65535) throw invalidParameter(`invalid --cluster-store-opt vxlan.port=${portText}`);
+    for (const key of opts.keys()) if (key !== 'vxlan.port') throw invalidParameter(`unknown --cluster-store-opt ${key}`);
+    const overlay = new OverlayNetworks({ clusterStore, clusterAdvertise: this.config.clusterAdvertise ?? '', vxlanPort, alias: this.alias, debug: this.debug });
+    overlay.onNetworks = (records) => {
+      this.store.setGlobal(records);
+      // A network removed through another node: its listener here goes too.
+      for (const [id, listener] of this.dnsListeners) {
+        if (!this.store.tryGet(id)) {
+          listener.close();
+          this.dnsListeners.delete(id);
+        }
+      }
+      void this.syncFirewall().catch((err) => this.debug(`firewall: ${errorMessage(err)}`));
+    };
+    this.overlay = overlay;
   }
 
   get netnsDir(): string {
@@ -168,6 +201,7 @@ export class NetworkService {
       await this.ensureBridge(network).catch((err) => this.debug(`bridge for ${network.name}: ${errorMessage(err)}`));
     }
     await this.syncFirewall();
+    await this.overlay?.start();
   }
 
   private async ensureDefaultBridge(): Promise<void> {
@@ -220,12 +254,27 @@ export class NetworkService {
   }
 
   async ensureBridge(network: NetworkRecord): Promise<void> {
-    if (!(await linkExists(network.bridge!))) await this.createBridgeFor(network);
+    if (network.driver === 'overlay') await this.overlayService().ensureDataPlane(network);
+    else if (!(await linkExists(network.bridge!))) await this.createBridgeFor(network);
     await this.bridgeSettings(network);
   }
 
   dnsListener(networkId: string): DnsListener | undefined {
     return this.dnsListeners.get(networkId);
+  }
+
+  private overlayService(): OverlayNetworks {
+    if (!this.overlay) throw invalidParameter('overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT');
+    return this.overlay;
+  }
+
+  /** After the last local endpoint of an overlay network left: its bridge, vxlan device and DNS listener go. */
+  async releaseOverlayIfUnused(network: NetworkRecord): Promise<void> {
+    if (network.driver !== 'overlay' || !this.overlay?.isDataPlaneActive(network.id)) return;
+    if (this.usersOf(network).some((c) => isActive(c.state.status) && c.network?.sandboxKey)) return;
+    this.dnsListeners.get(network.id)?.close();
+    this.dnsListeners.delete(network.id);
+    await this.overlay.releaseDataPlane(network.id).catch((err) => this.debug(`release overlay ${network.name}: ${errorMessage(err)}`));
   }
 
   /** Containers that have an endpoint on the network (any state). */
@@ -237,8 +286,9 @@ export class NetworkService {
   async syncFirewall(): Promise<void> {
     const networks = this.store
       .all()
-      .filter((n) => n.driver === 'bridge' && n.bridge && n.ipam[0])
-      .map((n) => ({ bridge: n.bridge!, subnet: n.ipam[0]!.Subnet, internal: n.internal }));
+      .filter((n) => (n.driver === 'bridge' || n.driver === 'overlay') && n.bridge && n.ipam[0])
+      // Overlay bridges are internal: traffic stays between the network's containers, unNATed.
+      .map((n) => ({ bridge: n.bridge!, subnet: n.ipam[0]!.Subnet, internal: n.internal || n.driver === 'overlay' }));
     const ports = [...this.heldPorts.values()].flatMap((h) => h.rules);
     await this.firewall.sync({ networks, ports });
   }
@@ -252,6 +302,7 @@ export class NetworkService {
     if (this.store.all().some((n) => n.name === name)) throw conflict(`network with name ${name} already exists`);
     const driver = typeof body.Driver === 'string' && body.Driver ? body.Driver : 'bridge';
     if (driver === 'host' || driver === 'null') throw forbidden(`only one instance of "${driver}" network is allowed`);
+    if (driver === 'overlay') return this.createOverlay(name, body);
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
     if (body.EnableIPv6 === true) throw invalidParameter('IPv6 networks are not supported by berth');
     const ipamBody = (body.IPAM ?? {}) as { Driver?: string; Config?: Array<Record<string, unknown>> | null; Options?: Record<string, string> | null };
@@ -315,9 +366,67 @@ export class NetworkService {
     return { Id: record.id, Warning: '' };
   }
 
+  /** `network create -d overlay`: claimed in the cluster store, so every node sharing it sees the network. */
+  private async createOverlay(name: string, body: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {
+    const overlay = this.overlayService();
+    if (body.EnableIPv6 === true) throw invalidParameter('IPv6 networks are not supported by berth');
+    const ipamBody = (body.IPAM ?? {}) as { Driver?: string; Config?: Array<Record<string, unknown>> | null; Options?: Record<string, string> | null };
+    if (ipamBody.Driver && ipamBody.Driver !== 'default') throw notFound(`plugin "${ipamBody.Driver}" not found`);
+    const configs = ipamBody.Config ?? [];
+    if (configs.length > 1) throw invalidParameter('berth supports one IPv4 pool per network');
+    const wanted = configs[0] ?? {};
+    const subnetText = typeof wanted.Subnet === 'string' ? wanted.Subnet : '';
+    const gatewayText = typeof wanted.Gateway === 'string' ? wanted.Gateway : '';
+    const rangeText = typeof wanted.IPRange === 'string' ? wanted.IPRange : '';
+    if (!subnetText && (gatewayText || rangeText)) throw invalidParameter('invalid pool request: a gateway or ip-range needs a subnet');
+    const local = this.store.all().filter((n) => n.driver !== 'overlay' && n.ipam[0]).map((n) => n.ipam[0]!.Subnet);
+    if (subnetText) {
+      const cidr = parseCidr(subnetText);
+      if (!cidr) throw invalidParameter(`invalid subnet ${subnetText}: invalid CIDR block notation`);
+      if (formatCidr(cidr) !== subnetText) throw invalidParameter(`invalid subnet ${subnetText}: it should be ${formatCidr(cidr)}`);
+      if (cidr.prefix > 29) throw invalidParameter(`invalid subnet ${subnetText}: too small for an overlay network`);
+      if (local.some((s) => overlaps(parseCidr(s)!, cidr))) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
+      if (rangeText) {
+        const range = parseCidr(rangeText);
+        if (!range) throw invalidParameter(`invalid ip-range ${rangeText}: invalid CIDR block notation`);
+        if (range.prefix < cidr.prefix || !overlaps(range, cidr)) throw invalidParameter(`invalid ip-range ${rangeText}: parent subnet ${subnetText} doesn't contain ip-range`);
+      }
+      if (gatewayText) {
+        const gw = parseIp(gatewayText);
+        if (gw === undefined) throw invalidParameter(`invalid gateway ${gatewayText}: invalid address`);
+        if (!contains(cidr, gw)) throw invalidParameter(`invalid gateway ${gatewayText}: parent subnet ${subnetText} doesn't contain this address`);
+      }
+    }
+    const hostRoutes = subnetText ? [] : (await hostSubnets()).map((c) => formatCidr(c));
+    const record = await overlay.createNetwork({
+      name,
+      ...(subnetText ? { subnet: subnetText } : {}),
+      ...(gatewayText ? { gateway: gatewayText } : {}),
+      ...(rangeText ? { ipRange: rangeText } : {}),
+      attachable: body.Attachable === true,
+      internal: body.Internal === true,
+      labels: stringMap(body.Labels, 'Labels'),
+      options: stringMap(body.Options, 'Options'),
+      ipamOptions: ipamBody.Options ?? {},
+      localSubnets: [...local, ...hostRoutes],
+    });
+    await this.store.save(record);
+    await this.syncFirewall();
+    return { Id: record.id, Warning: '' };
+  }
+
   async remove(ref: string): Promise<void> {
     const network = this.store.get(ref);
     if (network.predefined) throw forbidden(`${network.name} is a pre-defined network and cannot be removed`);
+    if (network.driver === 'overlay') {
+      await this.overlayService().removeNetwork(network);
+      this.dnsListeners.get(network.id)?.close();
+      this.dnsListeners.delete(network.id);
+      await this.overlay!.releaseDataPlane(network.id).catch((err) => this.debug(`release overlay ${network.name}: ${errorMessage(err)}`));
+      await this.store.delete(network.id);
+      await this.syncFirewall();
+      return;
+    }
     if (this.usersOf(network).some((c) => isActive(c.state.status))) {
       throw conflict(`error while removing network: network ${network.name} id ${network.id} has active endpoints`);
     }
@@ -332,7 +441,9 @@ export class NetworkService {
   async prune(keep: (n: NetworkRecord) => boolean): Promise<string[]> {
     const deleted: string[] = [];
     for (const network of this.store.all()) {
-      if (network.predefined || keep(network) || this.usersOf(network).length > 0) continue;
+      // Overlay networks belong to the cluster: another node's containers may use one, so this
+      // node's prune leaves them to an explicit `network rm`.
+      if (network.predefined || network.driver === 'overlay' || keep(network) || this.usersOf(network).length > 0) continue;
       try {
         await this.remove(network.id);
         deleted.push(network.name);
@@ -352,6 +463,8 @@ export class NetworkService {
     for (const listener of this.dnsListeners.values()) listener.close();
     this.dnsListeners.clear();
     for (const { held } of this.heldPorts.values()) for (const h of held) h.close();
+    // Revoking the node lease withdraws this node's endpoints from the other nodes at once.
+    await this.overlay?.close().catch((err) => this.debug(`cluster store: ${errorMessage(err)}`));
     if (this.containers.all().some((c) => isActive(c.state.status))) return;
     await this.firewall.removeAll().catch((err) => this.debug(`remove rules: ${errorMessage(err)}`));
     for (const name of await linksWithAlias(this.alias).catch(() => [] as string[])) {
@@ -390,6 +503,9 @@ export class NetworkService {
         const linked = running.find((c) => c.name === target || c.id === target);
         const theirs = Object.values(linked?.network?.endpoints ?? {}).find((e) => e.NetworkID === network.id);
         if (theirs?.IPAddress && !addresses.includes(theirs.IPAddress)) addresses.push(theirs.IPAddress);
+      }
+      if (network.driver === 'overlay' && this.overlay) {
+        for (const a of this.overlay.resolve(network.id, name)) if (!addresses.includes(a)) addresses.push(a);
       }
     }
     if (addresses.length) return { kind: 'local', addresses };

@@ -7,6 +7,8 @@ import type { NetworkRecord } from './types.js';
 
 export class NetworkStore {
   private readonly byId = new Map<string, NetworkRecord>();
+  /** Overlay networks: the cluster store's, mirrored here and never written to disk. */
+  private readonly global = new Map<string, NetworkRecord>();
 
   private constructor(private readonly root: string) {}
 
@@ -22,12 +24,18 @@ export class NetworkStore {
   }
 
   all(): NetworkRecord[] {
-    return [...this.byId.values()].sort((a, b) => a.created.localeCompare(b.created));
+    return [...this.byId.values(), ...this.global.values()].sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  /** Replaces the mirrored overlay networks with the cluster store's current set. */
+  setGlobal(records: NetworkRecord[]): void {
+    this.global.clear();
+    for (const r of records) this.global.set(r.id, r);
   }
 
   /** docker's lookup order: full id, exact name, then a unique id prefix. */
   tryGet(ref: string): NetworkRecord | undefined {
-    const exact = this.byId.get(ref);
+    const exact = this.byId.get(ref) ?? this.global.get(ref);
     if (exact) return exact;
     const named = this.all().find((n) => n.name === ref);
     if (named) return named;
@@ -42,11 +50,16 @@ export class NetworkStore {
   }
 
   async save(record: NetworkRecord): Promise<void> {
+    if (record.driver === 'overlay') {
+      this.global.set(record.id, record);
+      return;
+    }
     await atomicWriteJson(join(this.root, `${record.id}.json`), record);
     this.byId.set(record.id, record);
   }
 
   async delete(id: string): Promise<void> {
+    if (this.global.delete(id)) return;
     this.byId.delete(id);
     await rm(join(this.root, `${id}.json`), { force: true });
   }

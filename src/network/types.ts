@@ -3,7 +3,7 @@
  * to them (kept on the container record, so inspect and restarts see the same addresses).
  */
 
-export type NetworkDriver = 'bridge' | 'host' | 'null';
+export type NetworkDriver = 'bridge' | 'host' | 'null' | 'overlay';
 
 export interface IpamPool {
   Subnet: string;
@@ -27,9 +27,9 @@ export interface NetworkRecord {
   ipamOptions: Record<string, string>;
   options: Record<string, string>;
   labels: Record<string, string>;
-  /** Linux bridge name (bridge driver only). */
+  /** Linux bridge name (bridge and overlay drivers). */
   bridge?: string;
-  /** IPv4 address -> container id; the gateway is never in here. */
+  /** IPv4 address -> container id; the gateway is never in here. Overlay networks keep theirs in the cluster store. */
   allocations: Record<string, string>;
 }
 

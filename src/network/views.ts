@@ -22,7 +22,8 @@ export function networkDocument(service: NetworkService, network: NetworkRecord,
     Name: network.name,
     Id: network.id,
     Created: network.created,
-    Scope: 'local',
+    // Overlay networks live in the cluster store, shared by every node: docker's "global" scope.
+    Scope: network.driver === 'overlay' ? 'global' : 'local',
     Driver: network.driver,
     EnableIPv6: false,
     IPAM: {

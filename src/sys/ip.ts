@@ -72,6 +72,8 @@ export interface VethSpec {
   defaultGateway?: string;
   /** berthd's pid: `netns PID` names the host namespace from inside nsenter. */
   hostPid: number;
+  /** Both ends' MTU when the network's is below the default (overlay: underlay minus VXLAN's 50 bytes). */
+  mtu?: number;
 }
 
 /** Brings up loopback in a fresh namespace (runc doesn't). */
@@ -86,7 +88,7 @@ export async function loopbackUp(netns: string): Promise<void> {
 export async function addVeth(netns: string, spec: VethSpec, withLoopback: boolean): Promise<void> {
   const lines = [
     ...(withLoopback ? ['link set lo up'] : []),
-    `link add name ${spec.inside} address ${spec.mac} type veth peer name ${spec.hostName} netns ${spec.hostPid}`,
+    `link add name ${spec.inside} address ${spec.mac}${spec.mtu ? ` mtu ${spec.mtu}` : ''} type veth peer name ${spec.hostName}${spec.mtu ? ` mtu ${spec.mtu}` : ''} netns ${spec.hostPid}`,
     `addr add ${spec.cidr} dev ${spec.inside}`,
     `link set dev ${spec.inside} up`,
     ...(spec.defaultGateway ? [`route add default via ${spec.defaultGateway} dev ${spec.inside}`] : []),
@@ -98,4 +100,97 @@ export async function addVeth(netns: string, spec: VethSpec, withLoopback: boole
 /** Removes an interface inside a namespace (its host peer goes with it). */
 export async function deleteLinkInNetns(netns: string, name: string): Promise<void> {
   await execInNetns(netns, 'ip', ['link', 'del', 'dev', name]);
+}
+
+// ---- VXLAN (overlay networks) ----
+
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  /** UDP port of the tunnel (4789 by default, IANA's). */
+  port: number;
+  /** This node's underlay address: the tunnel's source. */
+  local: string;
+  /** The underlay interface that carries the tunnel. */
+  dev: string;
+  mtu: number;
+  /** The bridge the device is plugged into. */
+  bridge: string;
+  alias: string;
+}
+
+/**
+ * A bridge (no address unless `gatewayCidr`) and a vxlan device plugged into it, in one batch.
+ * `nolearning`: remote MACs come only from the static FDB entries berth programs; `proxy`: the
+ * device answers ARP from its neighbour table, so broadcasts never cross the underlay.
+ */
+export async function createVxlanBridge(bridge: string, gatewayCidr: string | undefined, vxlan: VxlanSpec): Promise<void> {
+  await execToolChecked('ip', ['-batch', '-'], {
+    input: [
+      `link add name ${bridge} mtu ${vxlan.mtu} type bridge`,
+      `link set dev ${bridge} alias ${vxlan.alias}`,
+      ...(gatewayCidr ? [`addr add ${gatewayCidr} dev ${bridge}`] : []),
+      `link add name ${vxlan.name} mtu ${vxlan.mtu} type vxlan id ${vxlan.vni} dstport ${vxlan.port} local ${vxlan.local} dev ${vxlan.dev} nolearning proxy`,
+      `link set dev ${vxlan.name} alias ${vxlan.alias}`,
+      `link set dev ${vxlan.name} master ${bridge} up`,
+      `link set dev ${bridge} up`,
+    ].join('\n') + '\n',
+  });
+}
+
+/** Static forwarding entry: frames for `mac` go through the tunnel to `remote` (the vxlan device's own table). */
+export async function addFdb(dev: string, mac: string, remote: string): Promise<void> {
+  await execToolChecked('bridge', ['fdb', 'replace', mac, 'dev', dev, 'dst', remote, 'self', 'permanent']);
+}
+
+export async function deleteFdb(dev: string, mac: string, remote: string): Promise<void> {
+  const r = await execTool('bridge', ['fdb', 'del', mac, 'dev', dev, 'dst', remote, 'self']);
+  if (r.code !== 0 && !/No such file|not found|Cannot find/i.test(r.stderr)) throw new Error(`bridge fdb del ${mac} dev ${dev}: ${r.stderr.trim()}`);
+}
+
+/** Permanent ARP entry on the vxlan device, so its proxy answers for the remote address. */
+export async function addNeigh(dev: string, ip: string, mac: string): Promise<void> {
+  await execToolChecked('ip', ['neigh', 'replace', ip, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']);
+}
+
+export async function deleteNeigh(dev: string, ip: string): Promise<void> {
+  const r = await execTool('ip', ['neigh', 'del', ip, 'dev', dev]);
+  if (r.code !== 0 && !/No such file|not found|Cannot find/i.test(r.stderr)) throw new Error(`ip neigh del ${ip} dev ${dev}: ${r.stderr.trim()}`);
+}
+
+export interface FdbEntry {
+  mac: string;
+  dst?: string;
+}
+
+/** The static entries of a vxlan device that point at a remote (its own self entries). */
+export async function listFdb(dev: string): Promise<FdbEntry[]> {
+  const out = await execToolChecked('bridge', ['-j', 'fdb', 'show', 'dev', dev]);
+  const parsed = JSON.parse(out || '[]') as Array<{ mac: string; dst?: string }>;
+  return parsed.filter((e) => e.dst).map((e) => ({ mac: e.mac, dst: e.dst }));
+}
+
+export interface NeighEntry {
+  ip: string;
+  mac: string;
+}
+
+export async function listNeigh(dev: string): Promise<NeighEntry[]> {
+  const out = await execToolChecked('ip', ['-4', '-j', 'neigh', 'show', 'dev', dev]);
+  const parsed = JSON.parse(out || '[]') as Array<{ dst: string; lladdr?: string }>;
+  return parsed.filter((e) => e.lladdr).map((e) => ({ ip: e.dst, mac: e.lladdr! }));
+}
+
+export interface InterfaceAddress {
+  ifname: string;
+  address: string;
+  prefix: number;
+  mtu: number;
+}
+
+/** IPv4 addresses of this namespace's interfaces (`ip -j addr`), to find the underlay device. */
+export async function interfaceAddresses(): Promise<InterfaceAddress[]> {
+  const out = await execToolChecked('ip', ['-4', '-j', 'addr', 'show']);
+  const parsed = JSON.parse(out || '[]') as Array<{ ifname: string; mtu: number; addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>;
+  return parsed.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => ({ ifname: l.ifname, address: a.local, prefix: a.prefixlen, mtu: l.mtu })));
 }

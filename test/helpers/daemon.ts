@@ -18,6 +18,8 @@ export interface DaemonOptions {
   args?: string[];
   /** How long to wait for GET /_ping to answer. */
   startTimeoutMs?: number;
+  /** Run berthd inside this named network namespace (/run/netns/NAME) via nsenter --net. */
+  netns?: string;
 }
 
 export interface ApiResponse {
@@ -160,11 +162,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
     // recovery test needs to show.
     const fd = openSync(logPath, 'a');
     try {
-      child = spawn(
-        berthdBin,
-        ['--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--pidfile', pidfile, ...(options.args ?? [])],
-        { stdio: ['ignore', fd, fd], env: { ...process.env, BERTH_TEST: '1' } },
-      );
+      const argv = ['--data-root', dataRoot, '--exec-root', execRoot, '-H', host, '--pidfile', pidfile, ...(options.args ?? [])];
+      // nsenter setns()es and execs berthd in place, so the pid is berthd's own.
+      const [file, args] = options.netns ? ['nsenter', [`--net=/run/netns/${options.netns}`, '--', berthdBin, ...argv]] : [berthdBin, argv];
+      child = spawn(file, args, { stdio: ['ignore', fd, fd], env: { ...process.env, BERTH_TEST: '1' } });
     } finally {
       closeSync(fd);
     }

@@ -73,8 +73,13 @@ function healthy(port: number): Promise<boolean> {
 const live = new Set<TestEtcd>();
 let handlersInstalled = false;
 
-export async function startEtcd(options: { members?: number } = {}): Promise<TestEtcd> {
+/**
+ * `clientHost`: an extra address (of a bridge the test made) the members also serve clients on,
+ * and the one `endpoints`/`url()` name, for berthds inside network namespaces.
+ */
+export async function startEtcd(options: { members?: number; clientHost?: string } = {}): Promise<TestEtcd> {
   const count = options.members ?? 1;
+  const clientHost = options.clientHost ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'berth-etcd-'));
   const ports: number[] = [];
   while (ports.length < count * 2) {
@@ -100,8 +105,8 @@ export async function startEtcd(options: { members?: number } = {}): Promise<Tes
       [
         '--name', s.name,
         '--data-dir', s.dataDir,
-        '--listen-client-urls', `http://127.0.0.1:${s.clientPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${s.clientPort}`,
+        '--listen-client-urls', clientHost === '127.0.0.1' ? `http://127.0.0.1:${s.clientPort}` : `http://127.0.0.1:${s.clientPort},http://${clientHost}:${s.clientPort}`,
+        '--advertise-client-urls', `http://${clientHost}:${s.clientPort}`,
         '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
         '--initial-cluster', initialCluster,
@@ -143,7 +148,7 @@ export async function startEtcd(options: { members?: number } = {}): Promise<Tes
 
   const members: EtcdMember[] = specs.map((s, i) => ({
     ...s,
-    endpoint: `127.0.0.1:${s.clientPort}`,
+    endpoint: `${clientHost}:${s.clientPort}`,
     get pid() {
       return children[i]?.pid;
     },

@@ -19,7 +19,7 @@ function matches(network: NetworkRecord, filters: Map<string, string[]>, inUse: 
     any('name', (v) => network.name.includes(v)) &&
     any('id', (v) => network.id.startsWith(v)) &&
     any('driver', (v) => network.driver === v) &&
-    any('scope', (v) => v === 'local') &&
+    any('scope', (v) => v === (network.driver === 'overlay' ? 'global' : 'local')) &&
     any('type', (v) => {
       if (v !== 'custom' && v !== 'builtin') throw invalidParameter(`invalid filter: 'type'='${v}'`);
       return (v === 'builtin') === network.predefined;

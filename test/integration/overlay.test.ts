@@ -1,0 +1,183 @@
+/**
+ * Overlay networks across three nodes: each node a network namespace on a test-made bridge
+ * (10.213.N.0/24), running its own berthd with --cluster-store (a real etcd on that bridge) and
+ * --cluster-advertise; containers talk over real VXLAN devices (overlay 10.214.N.0/24). Every
+ * address is inside the namespaces this test made; names the embedded DNS doesn't know go to
+ * 127.0.0.1 (--dns), so nothing leaves the machine.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { createUnderlay, type UnderlayLab, type LabNode } from '../helpers/overlay-lab.js';
+import { importBusybox } from '../helpers/images.js';
+import { expectOk, waitFor } from '../helpers/exec.js';
+
+/** waitFor that fails the test when the condition never holds. */
+async function until<T>(check: () => Promise<T>, options?: { timeoutMs?: number; intervalMs?: number }): Promise<NonNullable<T>> {
+  const value = await waitFor(check, options);
+  if (!value) throw new Error(`condition never held: ${check.toString().slice(0, 200)}`);
+  return value as NonNullable<T>;
+}
+
+let lab: UnderlayLab;
+let etcd: TestEtcd;
+const nodes: TestDaemon[] = [];
+let overlaySubnet = '';
+let prefix = '';
+
+/** busybox-static's own resolver crashes (static glibc): names go through nslookup at the embedded DNS. */
+const resolve = (name: string): string => `$(nslookup ${name} 127.0.0.11 | awk '/^Address: /{print $2}' | tail -1)`;
+const fetch = (name: string): string => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${resolve(name)} 80`;
+const HTTPD = ['sh', '-c', 'mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www'];
+
+function vxlanOf(networkId: string): string {
+  return `ovx-${networkId.slice(0, 11)}`;
+}
+
+async function fdb(node: LabNode, dev: string): Promise<string> {
+  return (await lab.exec(node, 'bridge', ['fdb', 'show', 'dev', dev])).stdout;
+}
+
+async function neigh(node: LabNode, dev: string): Promise<string> {
+  return (await lab.exec(node, 'ip', ['neigh', 'show', 'dev', dev])).stdout;
+}
+
+async function inspectIp(d: TestDaemon, name: string, network: string): Promise<{ ip: string; mac: string }> {
+  const r = await d.api('GET', `/containers/${name}/json`);
+  const e = (r.json as { NetworkSettings: { Networks: Record<string, { IPAddress: string; MacAddress: string }> } }).NetworkSettings.Networks[network]!;
+  return { ip: e.IPAddress, mac: e.MacAddress };
+}
+
+before(async () => {
+  lab = await createUnderlay(3);
+  etcd = await startEtcd({ clientHost: lab.hostIp });
+  const octet = lab.subnet.split('.')[2];
+  overlaySubnet = `10.214.${octet}.0/24`;
+  prefix = `ovl-${process.pid}`;
+  for (const node of lab.nodes) {
+    const d = await startDaemon({
+      netns: node.netns,
+      args: ['--cluster-store', etcd.url(prefix), '--cluster-advertise', `${node.ip}:2376`, '--dns', '127.0.0.1', '--debug'],
+    });
+    nodes.push(d);
+    await importBusybox(d);
+  }
+});
+
+after(async () => {
+  const problems: string[] = [];
+  for (const d of nodes) {
+    await d.berth(['rm', '-f', 'web-b', 'web-c', 'sleeper-a']).catch(() => undefined);
+    await d.stop().catch((err: Error) => problems.push(err.message));
+  }
+  // Each node's devices live in its namespace: none may be left once its berthd stopped.
+  for (const node of lab?.nodes ?? []) {
+    const links = (await lab.exec(node, 'ip', ['-o', 'link', 'show'])).stdout;
+    for (const line of links.split('\n')) if (/ov(br|x)-/.test(line)) problems.push(`${node.netns}: ${line.trim()}`);
+  }
+  await etcd?.stop();
+  if (lab) problems.push(...(await lab.stop()));
+  assert.deepEqual(problems, [], 'cleanup left things behind');
+});
+
+test('an overlay created on node A is listed, with scope global and the same id, on B and C', async () => {
+  const [a, b, c] = nodes as [TestDaemon, TestDaemon, TestDaemon];
+  const id = expectOk('network create', await a.berth(['network', 'create', '-d', 'overlay', '--subnet', overlaySubnet, 'ovnet'])).trim();
+  for (const d of [a, b, c]) {
+    const found = await until(async () => {
+      const r = await d.api('GET', '/networks');
+      return (r.json as Array<{ Name: string; Id: string; Scope: string; Driver: string }>).find((n) => n.Name === 'ovnet');
+    });
+    assert.equal(found.Id, id);
+    assert.equal(found.Scope, 'global');
+    assert.equal(found.Driver, 'overlay');
+  }
+  const dup = await b.berth(['network', 'create', '-d', 'overlay', 'ovnet']);
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /already exists/);
+  const overlap = await c.berth(['network', 'create', '-d', 'overlay', '--subnet', overlaySubnet, 'ovnet2']);
+  assert.notEqual(overlap.code, 0, 'a second overlay on the same subnet must be refused');
+  assert.match(overlap.stderr, /overlaps/);
+});
+
+test('containers on B and C get distinct addresses; a client on A reaches both by name (ping and HTTP)', async () => {
+  const [a, b, c] = nodes as [TestDaemon, TestDaemon, TestDaemon];
+  expectOk('run web-b', await b.berth(['run', '-d', '--name', 'web-b', '--network', 'ovnet', 'busybox', ...HTTPD]));
+  expectOk('run web-c', await c.berth(['run', '-d', '--name', 'web-c', '--network', 'ovnet', '--network-alias', 'www', 'busybox', ...HTTPD]));
+  const ipB = await inspectIp(b, 'web-b', 'ovnet');
+  const ipC = await inspectIp(c, 'web-c', 'ovnet');
+  assert.notEqual(ipB.ip, ipC.ip);
+  assert.ok(ipB.ip.startsWith(overlaySubnet.slice(0, overlaySubnet.lastIndexOf('.'))), ipB.ip);
+  const script = [
+    `ping -c 1 -W 3 ${resolve('web-b')}`,
+    `ping -c 1 -W 3 ${resolve('web-c')}`,
+    `echo B=$(${fetch('web-b')} | tail -1)`,
+    `echo C=$(${fetch('www')} | tail -1)`,
+    `echo IPB=${resolve('web-b')}`,
+    // The MTU is the underlay's less VXLAN's 50 bytes.
+    'echo MTU=$(cat /sys/class/net/eth0/mtu)',
+  ].join(' && ');
+  const r = await a.berth(['run', '--rm', '--network', 'ovnet', 'busybox', 'sh', '-c', script]);
+  const out = expectOk('client on A', r);
+  assert.match(out, /B=hello-from-/);
+  assert.match(out, /C=hello-from-/);
+  assert.match(out, new RegExp(`IPB=${ipB.ip.replace(/\./g, '\\.')}\\b`));
+  assert.match(out, /MTU=1450/);
+});
+
+test('removing a container removes its FDB and neighbour entries on the other nodes', async () => {
+  const [a, b] = nodes as [TestDaemon, TestDaemon];
+  const network = (await a.api('GET', '/networks/ovnet')).json as { Id: string };
+  const dev = vxlanOf(network.Id);
+  expectOk('run sleeper-a', await a.berth(['run', '-d', '--name', 'sleeper-a', '--network', 'ovnet', 'busybox', 'sleep', '600']));
+  const web = await inspectIp(b, 'web-b', 'ovnet');
+  const nodeA = lab.nodes[0]!;
+  await until(async () => (await fdb(nodeA, dev)).includes(`${web.mac} dst ${lab.nodes[1]!.ip}`) || undefined);
+  assert.match(await neigh(nodeA, dev), new RegExp(`${web.ip.replace(/\./g, '\\.')} lladdr ${web.mac}`));
+  expectOk('rm web-b', await b.berth(['rm', '-f', 'web-b']));
+  await until(async () => !(await fdb(nodeA, dev)).includes(web.mac) || undefined);
+  await until(async () => !(await neigh(nodeA, dev)).includes(web.ip + ' ') || undefined);
+  // C still has its own endpoint and A's: only B's entries went.
+  const nodeC = lab.nodes[2]!;
+  const sleeper = await inspectIp(a, 'sleeper-a', 'ovnet');
+  await until(async () => (await fdb(nodeC, dev)).includes(sleeper.mac) || undefined);
+  assert.ok(!(await fdb(nodeC, dev)).includes(web.mac));
+});
+
+test('network rm is refused while any node has an endpoint, and then removes it everywhere', async () => {
+  const [a, b, c] = nodes as [TestDaemon, TestDaemon, TestDaemon];
+  const network = (await a.api('GET', '/networks/ovnet')).json as { Id: string };
+  const refused = await b.berth(['network', 'rm', 'ovnet']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /has active endpoints/);
+  expectOk('rm', await a.berth(['rm', '-f', 'sleeper-a']));
+  expectOk('rm', await c.berth(['rm', '-f', 'web-c']));
+  // The node lease is not involved: withdrawals are immediate.
+  await until(async () => (await b.berth(['network', 'rm', 'ovnet'])).code === 0 || undefined, { timeoutMs: 10_000 });
+  for (const d of [a, b, c]) {
+    await until(async () => ((await d.api('GET', '/networks')).json as Array<{ Name: string }>).every((n) => n.Name !== 'ovnet') || undefined);
+  }
+  for (const node of lab.nodes) {
+    await until(async () => !(await lab.exec(node, 'ip', ['-o', 'link', 'show'])).stdout.includes(vxlanOf(network.Id)) || undefined);
+  }
+});
+
+test('with etcd down, overlay create fails with a clear error, local networks still work, and it recovers', async () => {
+  const a = nodes[0]!;
+  await etcd.killAll();
+  try {
+    const started = Date.now();
+    const r = await a.berth(['network', 'create', '-d', 'overlay', 'ovdown']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cluster store etcd:\/\/.* is unreachable/);
+    assert.ok(Date.now() - started < 15_000, 'the error must come within seconds');
+    expectOk('local network', await a.berth(['network', 'create', 'localnet']));
+    expectOk('local network rm', await a.berth(['network', 'rm', 'localnet']));
+  } finally {
+    await etcd.startAll();
+  }
+  await until(async () => (await a.berth(['network', 'create', '-d', 'overlay', 'ovback'])).code === 0 || undefined, { timeoutMs: 30_000, intervalMs: 500 });
+  await until(async () => ((await nodes[2]!.api('GET', '/networks')).json as Array<{ Name: string }>).some((n) => n.Name === 'ovback') || undefined, { timeoutMs: 30_000 });
+  expectOk('rm ovback', await nodes[1]!.berth(['network', 'rm', 'ovback']));
+});

@@ -23,7 +23,7 @@ export type { TlsMaterial } from './upstream.js';
 export type { ServerTls } from './server.js';
 
 /** The filters classic swarm listed, in its order; the scheduler applies them. */
-export const FILTERS = ['health', 'port', 'dependency', 'affinity', 'constraint'];
+export const FILTERS = ['health', 'constraint', 'affinity', 'dependency', 'port', 'containerslots', 'resources'];
 
 export interface ManagerOptions {
   /** unix:///path or tcp://HOST:PORT. */
@@ -36,8 +36,10 @@ export interface ManagerOptions {
   replication?: { election: Election; advertise: string };
   /** Serve TLS (and check client certificates with verify). */
   serverTls?: ServerTls;
-  /** Dial nodes (and the primary) with this client certificate. */
-  clientTls?: TlsMaterial;
+  /** The client certificate for dialing a node (or the primary) at an address; undefined = plain. */
+  clientTls?: (addr: string) => TlsMaterial | undefined;
+  /** Filter names shown in /info (the scheduler's). */
+  filters?: string[];
   log?: (message: string) => void;
 }
 
@@ -64,7 +66,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const log = options.log ?? (() => undefined);
   const listen = parseHost(options.listen);
   if (options.replication && !options.replication.advertise) throw invalidParameter('--replication needs --advertise HOST:PORT (the address other managers and clients reach this one at)');
-  const registry = new NodeRegistry({ discovery: options.discovery, refreshIntervalMs: options.refreshIntervalMs ?? 30_000, tls: options.clientTls, log });
+  const registry = new NodeRegistry({ discovery: options.discovery, refreshIntervalMs: options.refreshIntervalMs ?? 30_000, tlsFor: options.clientTls, log });
   const replication = options.replication ? new Replication(options.replication.election, options.replication.advertise, log) : undefined;
   const id = randomBytes(16).toString('hex').toUpperCase().match(/.{4}/g)!.join(':');
   const name = defaultManagerName();
@@ -72,7 +74,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const summary = (): ClusterSummary => ({
     nodes: registry.nodes(),
     strategy: options.strategy,
-    filters: FILTERS,
+    filters: options.filters ?? FILTERS,
     role: replication ? replication.role : 'primary',
     primary: replication?.primary,
     name,
@@ -82,7 +84,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     if (!replication || replication.role === 'primary') return { kind: 'serve' };
     if (!replication.primary) return { kind: 'unavailable', message: 'no primary manager is elected yet; retry in a few seconds' };
     if (replication.primary === options.replication!.advertise) return { kind: 'serve' };
-    return { kind: 'forward', to: upstreamFor(`primary manager ${replication.primary}`, replication.primary, options.clientTls) };
+    return { kind: 'forward', to: upstreamFor(`primary manager ${replication.primary}`, replication.primary, options.clientTls?.(replication.primary)) };
   };
 
   const routes = managerRoutes({ registry, placement: options.placement, strategy: options.strategy, summary, log });

@@ -55,7 +55,8 @@ export interface NodeRegistryOptions {
   discovery: Discovery;
   /** Milliseconds between refreshes of each node. */
   refreshIntervalMs: number;
-  tls?: TlsMaterial;
+  /** The client certificate for a node's address, if it is dialed over TLS. */
+  tlsFor?: (addr: string) => TlsMaterial | undefined;
   log: (message: string) => void;
 }
 
@@ -211,7 +212,7 @@ export class NodeRegistry {
     const name = entry.name ?? entry.addr;
     let upstream: Upstream;
     try {
-      upstream = upstreamFor(`node ${name} (${entry.addr})`, entry.addr, this.options.tls);
+      upstream = upstreamFor(`node ${name} (${entry.addr})`, entry.addr, this.options.tlsFor?.(entry.addr));
     } catch (err) {
       this.options.log(`refusing node ${entry.addr}: ${errorMessage(err)}`);
       return;

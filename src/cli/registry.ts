@@ -84,6 +84,11 @@ const networkLs = networkCommand('networkLs', 'List networks');
 const networkRm = networkCommand('networkRm', 'Remove one or more networks');
 const volumeRm = volumeCommand('volumeRm', 'Remove one or more volumes');
 
+type MachineCommand = 'machineCreate' | 'machineEnv' | 'machineInspect' | 'machineIp' | 'machineLs' | 'machineRm' | 'machineSsh' | 'machineStart' | 'machineStop' | 'machineUrl';
+const machineCommand = (name: MachineCommand, short: string): Entry => ({ short, load: async () => (await import('./commands/machine.js'))[name] });
+const machineLs = machineCommand('machineLs', 'List machines');
+const machineRm = machineCommand('machineRm', 'Remove a machine');
+
 export const GROUPS: Record<string, Group> = {
   builder: {
     short: 'Manage builds',
@@ -141,6 +146,21 @@ export const GROUPS: Record<string, Group> = {
       join: { short: 'Run a node agent that keeps an engine registered in discovery', load: async () => (await import('./commands/swarm.js')).join },
       list: { short: 'List the engine addresses registered in discovery', load: async () => (await import('./commands/swarm.js')).list },
       etcd: { short: 'Run a single-member etcd for trials', load: async () => (await import('./commands/swarm.js')).etcd },
+    },
+  },
+  machine: {
+    short: 'Create and manage machines: local netns nodes or SSH hosts running berthd with TLS',
+    commands: {
+      create: machineCommand('machineCreate', 'Create a machine'),
+      env: machineCommand('machineEnv', 'Display the commands to set up the environment for the Docker client'),
+      inspect: machineCommand('machineInspect', 'Inspect information about a machine'),
+      ip: machineCommand('machineIp', 'Get the IP address of a machine'),
+      ls: machineLs, list: machineLs,
+      rm: machineRm, remove: machineRm,
+      ssh: machineCommand('machineSsh', 'Log into or run a command on a machine'),
+      start: machineCommand('machineStart', 'Start a machine'),
+      stop: machineCommand('machineStop', "Stop a machine's engine"),
+      url: machineCommand('machineUrl', 'Get the URL of a machine'),
     },
   },
   system: {

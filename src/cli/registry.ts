@@ -143,6 +143,7 @@ export const GROUPS: Record<string, Group> = {
   swarm: {
     short: 'Manage a cluster: managers, node agents and discovery',
     commands: {
+      manage: { short: 'Run a cluster manager that serves the Engine API for a set of nodes', load: async () => (await import('./commands/swarm-manage.js')).command },
       join: { short: 'Run a node agent that keeps an engine registered in discovery', load: async () => (await import('./commands/swarm.js')).join },
       list: { short: 'List the engine addresses registered in discovery', load: async () => (await import('./commands/swarm.js')).list },
       etcd: { short: 'Run a single-member etcd for trials', load: async () => (await import('./commands/swarm.js')).etcd },

@@ -21,6 +21,7 @@ import { statsFigures } from './stats.js';
 import { networkFigures } from './network.js';
 import { registryFigures } from './registry.js';
 import { schedulerFigures } from './scheduler.js';
+import { overlayFigures } from './overlay.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -168,6 +169,9 @@ async function main(): Promise<number> {
     rows.push(...(await networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
     process.stderr.write('bench: registry figures ...\n');
     rows.push(...(await registryFigures(RUNS)));
+    process.stderr.write('bench: overlay figures (two netns nodes, etcd) ...\n');
+    // Each run moves 256 MiB twice: five are plenty for a median.
+    rows.push(...(await overlayFigures(Math.min(RUNS, 5))));
     process.stderr.write('bench: scheduler figures (simulated nodes) ...\n');
     rows.push(...schedulerFigures(RUNS));
   } catch (e) {

@@ -17,6 +17,18 @@ export function stepKey(parentImageId: string, instruction: string, contentCheck
   return createHash('sha256').update(`${parentImageId}\n${instruction}\n${contentChecksum}`).digest('hex');
 }
 
+/**
+ * The image IDs the cache index answers with, and how many steps lead to each, read from disk
+ * without loading the builder (system df wants them from a daemon that may never have built).
+ */
+export async function cachedImageIds(root: string): Promise<Map<string, number>> {
+  const file = await readJsonIfExists<CacheFile>(join(root, 'cache.json'));
+  const counts = new Map<string, number>();
+  if (file?.version !== 1) return counts;
+  for (const id of Object.values(file.entries)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
 export class BuildCache {
   private entries = new Map<string, string>();
   private writing: Promise<void> = Promise.resolve();

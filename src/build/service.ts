@@ -6,6 +6,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerManager } from '../container/manager.js';
 import type { ImageStore } from '../image/store.js';
+import type { ImageRecord } from '../image/types.js';
 import type { ContainerLayerService } from '../snapshot/types.js';
 import { BuildCache } from './cache.js';
 import { Builder, type BuildOptions } from './builder.js';
@@ -60,15 +61,21 @@ export class BuildService {
   /**
    * Forgets cache entries (all of them with `all`, else those whose image is gone) and deletes
    * intermediate images nothing needs any more: untagged, no children, no containers.
+   * `selected` narrows both to the images a filter (until, label) accepts.
    */
-  async prune(all: boolean): Promise<PruneReport> {
+  async prune(all: boolean, selected: (image: ImageRecord) => boolean = () => true): Promise<PruneReport> {
     const { images, containers } = this.parts;
     const deleted: string[] = [];
-    let reclaimed = 0;
+    // What left the layer store: an intermediate image's size counts the base layers it shares.
+    const layerBytes = (): number => images.layers.list().reduce((sum, layer) => sum + layer.size, 0);
+    const before = layerBytes();
     const cached = new Set<string>();
     await this.cache.prune((id) => {
-      if (images.get(id)) cached.add(id);
-      return !all && images.get(id) !== undefined;
+      const image = images.get(id);
+      if (!image) return false;
+      if (!selected(image)) return true;
+      cached.add(id);
+      return !all;
     });
     // Removing a leaf can make its parent a leaf: repeat until nothing changes.
     for (let changed = true; changed; ) {
@@ -79,7 +86,6 @@ export class BuildService {
         try {
           await images.remove(id, { force: false, noprune: true, isInUse: (imageId) => containers.imageUsage(imageId) });
           deleted.push(id);
-          reclaimed += image.size;
           cached.delete(id);
           changed = true;
         } catch {
@@ -87,6 +93,8 @@ export class BuildService {
         }
       }
     }
-    return { CachesDeleted: deleted.length > 0 ? deleted : null, SpaceReclaimed: reclaimed };
+    // Entries that answered with an image removed just now would only miss from now on.
+    if (deleted.length > 0) await this.cache.prune((id) => images.get(id) !== undefined);
+    return { CachesDeleted: deleted.length > 0 ? deleted.map((id) => id.replace(/^sha256:/, '')) : null, SpaceReclaimed: Math.max(0, before - layerBytes()) };
   }
 }

@@ -95,18 +95,25 @@ export class Daemon {
 
   async pruneImages(selected: (image: ImageRecord) => boolean): Promise<{ ImagesDeleted: ImageDeleteItem[] | null; SpaceReclaimed: number }> {
     const deleted: ImageDeleteItem[] = [];
-    let reclaimed = 0;
+    // Reclaimed space is what left the layer store: an image's size counts layers it shares.
+    const before = this.unpackedLayerBytes();
     for (const image of this.images.list()) {
       if (!selected(image) || this.containers.imageUsage(image.id).inUse) continue;
+      // Docker prunes from the top: an image others are built on goes with its last child.
+      if (this.data?.imageStore.children(image.id).length) continue;
       try {
         const items = await this.removeImage(image.id, true, false);
         deleted.push(...items);
-        reclaimed += image.size;
       } catch {
         // An image that became referenced meanwhile is simply kept.
       }
     }
-    return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+    return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: Math.max(0, before - this.unpackedLayerBytes()) };
+  }
+
+  /** Bytes of all unpacked image layers (0 when the daemon runs without its data services). */
+  private unpackedLayerBytes(): number {
+    return this.data?.imageStore.layers.list().reduce((sum, layer) => sum + layer.size, 0) ?? 0;
   }
 
   async info(): Promise<Record<string, unknown>> {

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import type { Router } from '../router.js';
 import type { Daemon } from '../../daemon/daemon.js';
-import { queryBool, sendJson } from '../io.js';
+import { checkFilterKeys, queryBool, queryFilters, sendJson } from '../io.js';
+import { matchesLabel } from '../../container/filter.js';
+import { parseTimestampNano } from './system.js';
 import { errorMessage, invalidParameter, notImplemented, systemError } from '../../util/errors.js';
 import type { BuildService } from '../../build/service.js';
 import type { BuildMessage } from '../../build/progress.js';
@@ -106,9 +108,20 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.on('POST', '/build/prune', async ({ res, query }) => {
+    const filters = queryFilters(query);
+    // docker's buildkit keys besides until/label describe records berth's cache doesn't have.
+    checkFilterKeys(filters, ['until', 'label', 'label!']);
+    const until = filters.get('until')?.[0];
+    const untilMs = until ? parseTimestampNano(until, 'until') / 1e6 : undefined;
     const service = await serviceFor(daemon);
     const all = queryBool(query, 'all');
-    sendJson(res, 200, await service.prune(all));
+    sendJson(res, 200, await service.prune(all, (image) => {
+      if (untilMs !== undefined && Date.parse(image.config.created ?? '') >= untilMs) return false;
+      const labels = image.config.config?.Labels ?? {};
+      if (!(filters.get('label') ?? []).every((l) => matchesLabel(labels, l))) return false;
+      if ((filters.get('label!') ?? []).some((l) => matchesLabel(labels, l))) return false;
+      return true;
+    }));
   });
 
   router.on('POST', '/build/cancel', ({ res }) => {

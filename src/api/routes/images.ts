@@ -24,7 +24,7 @@ function matchesReference(image: ImageRecord, pattern: string): boolean {
   });
 }
 
-function listItem(image: ImageRecord): Record<string, unknown> {
+export function listItem(image: ImageRecord): Record<string, unknown> {
   return {
     Id: image.id,
     ParentId: image.parent,

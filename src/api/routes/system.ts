@@ -7,6 +7,7 @@ import { API_VERSION, BERTH_VERSION, MIN_API_VERSION } from '../version.js';
 import { invalidParameter } from '../../util/errors.js';
 import { matchesLabel } from '../../container/filter.js';
 import type { EngineEvent } from '../../daemon/events.js';
+import { diskUsageRoutes } from './disk-usage.js';
 
 /** since/until accept unix seconds with optional fraction, or an RFC3339 time. */
 export function parseTimestampNano(value: string, key: string): number {
@@ -85,6 +86,8 @@ export function systemRoutes(router: Router, daemon: Daemon): void {
   router.on('GET', '/info', async ({ res }) => {
     sendJson(res, 200, await daemon.info());
   });
+
+  diskUsageRoutes(router, daemon);
 
   router.on('GET', '/events', ({ res, query, req }) => {
     const filters = queryFilters(query);

@@ -9,6 +9,7 @@ import { matchesLabel } from '../../container/filter.js';
 import { optionalString, optionalStringMap } from '../../container/validate.js';
 import type { VolumeMeta } from '../../volume/store.js';
 import { dataServices } from './data.js';
+import { compareVersions } from '../version.js';
 
 function boolFilter(filters: Map<string, string[]>, key: string): boolean | undefined {
   const value = filters.get(key)?.[0];
@@ -49,11 +50,14 @@ export function volumeRoutes(router: Router, daemon: Daemon): void {
     sendJson(res, 201, volumes.store.view(meta));
   });
 
-  router.on('POST', '/volumes/prune', async ({ res, query }) => {
+  router.on('POST', '/volumes/prune', async ({ res, query, apiVersion }) => {
     const { volumes } = dataServices(daemon);
     const filters = queryFilters(query);
     checkFilterKeys(filters, ['label', 'label!', 'all']);
+    // Since API 1.42 (docker 23) named volumes are kept unless all=true; older clients prune every unused volume.
+    const all = boolFilter(filters, 'all') ?? compareVersions(apiVersion, '1.42') < 0;
     const report = await volumes.prune((v: VolumeMeta) => {
+      if (!all && !v.anonymous) return false;
       const labels = v.Labels ?? {};
       if (!(filters.get('label') ?? []).every((l) => matchesLabel(labels, l))) return false;
       if ((filters.get('label!') ?? []).some((l) => matchesLabel(labels, l))) return false;

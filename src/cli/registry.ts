@@ -166,7 +166,11 @@ export const GROUPS: Record<string, Group> = {
   },
   system: {
     short: 'Manage Berth',
-    commands: { events, info },
+    commands: {
+      df: { short: 'Show berth disk usage', load: async () => (await import('./commands/system-df.js')).df },
+      events, info,
+      prune: { short: 'Remove unused data', load: async () => (await import('./commands/system-prune.js')).systemPrune },
+    },
   },
 };
 

@@ -116,7 +116,11 @@ describe('volumes', { timeout: 600_000 }, () => {
     const runBad = await berth(['run', '--rm', '-v', 'a:b:c:d', 'busybox', 'true']);
     assert.equal(runBad.code, 125);
     assert.match(runBad.stderr, /invalid volume specification: 'a:b:c:d'/);
-    const prune = expectOk('prune', await berth(['volume', 'prune', '-f']));
+    // docker 23+: without -a only anonymous volumes go; named ones need --all.
+    const anonOnly = expectOk('prune anonymous', await berth(['volume', 'prune', '-f']));
+    assert.doesNotMatch(anonOnly, /\bmade\b/);
+    assert.ok(expectOk('ls kept', await berth(['volume', 'ls', '-q'])).split('\n').includes('made'), 'prune without -a removed a named volume');
+    const prune = expectOk('prune', await berth(['volume', 'prune', '-a', '-f']));
     assert.match(prune, /Deleted Volumes:\n/);
     assert.match(prune, /\bmade\b/);
     assert.match(prune, /Total reclaimed space: /);

@@ -128,13 +128,21 @@ export const volumePrune: CommandSpec = {
   use: 'prune [OPTIONS]',
   short: 'Remove all unused local volumes',
   flags: [
+    { name: 'all', short: 'a', type: 'bool', help: 'Remove all unused volumes, not just anonymous ones' },
     { name: 'filter', type: 'stringArray', typeName: 'filter', help: 'Provide filter values (e.g. "label=<label>")' },
     { name: 'force', short: 'f', type: 'bool', help: 'Do not prompt for confirmation' },
   ],
   args: { max: 0 },
   async run(ctx, args) {
-    if (!args.bool('force') && !(await confirm(ctx, 'WARNING! This will remove all local volumes not used by at least one container.'))) return 0;
+    const all = args.bool('all');
+    const warning = all
+      ? 'WARNING! This will remove all local volumes not used by at least one container.'
+      : 'WARNING! This will remove anonymous local volumes not used by at least one container.';
+    if (!args.bool('force') && !(await confirm(ctx, warning))) return 0;
     const filters = parseFilters(args.list('filter'));
+    if (all && filters.all) throw new FlagError('conflicting options: cannot specify both --all and --filter all=1');
+    // Said explicitly: berth's client speaks API 1.41, where the daemon's default is docker 22's "all".
+    filters.all ??= { [all ? 'true' : 'false']: true };
     const query = Object.keys(filters).length ? `?filters=${encodeURIComponent(JSON.stringify(filters))}` : '';
     const report = await callJson<{ VolumesDeleted: string[] | null; SpaceReclaimed: number }>(ctx, 'POST', `/volumes/prune${query}`);
     let out = '';

@@ -21,6 +21,7 @@ import { statsFigures } from './stats.js';
 import { networkFigures } from './network.js';
 import { registryFigures } from './registry.js';
 import { schedulerFigures } from './scheduler.js';
+import { clusterFigures } from './cluster.js';
 import { overlayFigures } from './overlay.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
@@ -174,6 +175,8 @@ async function main(): Promise<number> {
     rows.push(...(await overlayFigures(Math.min(RUNS, 5))));
     process.stderr.write('bench: scheduler figures (simulated nodes) ...\n');
     rows.push(...schedulerFigures(RUNS));
+    process.stderr.write('bench: cluster manager figures ...\n');
+    rows.push(...(await clusterFigures(RUNS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

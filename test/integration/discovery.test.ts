@@ -85,7 +85,7 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     watch.stop();
   });
 
-  it('an agent keeps its engine registered; a dead engine leaves after the TTL and returns when it is back', T, async () => {
+  it('an agent keeps its engine registered; a dead engine leaves after the TTL and returns when it is back', T, async (t) => {
     const url = etcd.url('agent');
     const observer = openDiscovery(url, FAST);
     cleanups.push(() => observer.close());
@@ -108,6 +108,7 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     await watch.until((n) => n.length === 1 && n[0]!.healthy === false, 5_000, 'the unhealthy mark');
     const gone = killed + (await watch.until((n) => n.length === 0, (TTL + 5) * 1000, 'expiry after the TTL'));
     const elapsed = gone - killed;
+    t.diagnostic(`entry gone ${elapsed} ms after the engine was killed (TTL ${TTL} s, heartbeat 1 s)`);
     // At most: one heartbeat to notice, then the TTL (plus etcd's expiry granularity).
     assert.ok(elapsed >= (TTL - 1) * 1000, `entry left after ${elapsed} ms, before the TTL ran out`);
     assert.ok(elapsed <= (TTL + 3) * 1000, `entry left after ${elapsed} ms`);
@@ -212,7 +213,7 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     watch.stop();
   });
 
-  it('election: one primary; resign hands over at once; a killed primary is replaced within the TTL', T, async () => {
+  it('election: one primary; resign hands over at once; a killed primary is replaced within the TTL', T, async (t) => {
     const url = etcd.url('election');
     const ttl = 2;
     const e1 = openElection(url, { ttlSeconds: ttl, ...FAST });
@@ -262,6 +263,7 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     child.kill('SIGKILL');
     await backup;
     const failover = backupWon - killed;
+    t.diagnostic(`failover after SIGKILL of the primary: ${failover} ms (TTL ${ttl} s)`);
     assert.ok(failover <= (ttl + 1) * 1000, `failover took ${failover} ms with a ${ttl} s TTL`);
     assert.equal(await e1.leader(), '10.9.0.1:3375');
     await waitUntil(() => seen[seen.length - 1] === '10.9.0.1:3375', 3_000);

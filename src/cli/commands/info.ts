@@ -19,6 +19,8 @@ export function renderInfo(i: SystemInfo, debug: boolean): string {
   add(1, 'Server Version', i.ServerVersion ?? '');
   add(1, 'Storage Driver', i.Driver ?? '');
   for (const [k, v] of i.DriverStatus ?? []) add(2, k, v);
+  // A cluster manager describes its nodes here, as classic swarm did; docker prints the pairs one level in.
+  for (const [k, v] of (i.SystemStatus as Array<[string, string]> | null | undefined) ?? []) add(1, k, v);
   add(1, 'Logging Driver', i.LoggingDriver);
   add(1, 'Cgroup Driver', i.CgroupDriver);
   add(1, 'Cgroup Version', i.CgroupVersion);

@@ -63,12 +63,23 @@ export class EtcdDiscovery implements Discovery {
 
   watch(onChange: (nodes: NodeEntry[]) => void, onError?: (err: Error) => void): () => void {
     const abort = new AbortController();
+    const current = new Map<string, NodeEntry>();
+    let synced = false;
     let last: string | undefined;
     let running = false;
     let dirty = false;
     const report = (err: unknown): void => onError?.(this.conn.describe(err, 'watching nodes'));
-    // One re-list at a time; changes that arrive meanwhile cause one more, so the last
-    // delivered set is never older than the last event.
+    const emit = (): void => {
+      if (abort.signal.aborted) return;
+      const nodes = [...current.values()].sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+      const text = JSON.stringify(nodes);
+      if (text === last) return;
+      last = text;
+      onChange(nodes);
+    };
+    // A full re-list, one at a time: at the start and whenever the watch (re)connects, which
+    // covers anything missed while it was away. Events that arrive during a re-list cause one
+    // more, so the delivered set is never older than the last event.
     const resync = async (): Promise<void> => {
       if (running) {
         dirty = true;
@@ -82,11 +93,10 @@ export class EtcdDiscovery implements Discovery {
           try {
             const nodes = await this.list();
             backoff.reset();
-            const text = JSON.stringify(nodes);
-            if (text !== last && !abort.signal.aborted) {
-              last = text;
-              onChange(nodes);
-            }
+            current.clear();
+            for (const n of nodes) current.set(n.addr, n);
+            synced = true;
+            emit();
           } catch (err) {
             if (abort.signal.aborted) return;
             report(err);
@@ -98,12 +108,23 @@ export class EtcdDiscovery implements Discovery {
         running = false;
       }
     };
-    // The watcher reconnects by itself (with the client's capped back-off) and says so with
-    // 'connected'; a full re-list then covers anything missed while it was away.
+    // Between re-lists, each event updates the set directly (a heartbeat costs no range read).
+    const applyEvent = (key: string, value: string | undefined): void => {
+      if (running || !synced) {
+        dirty = true;
+        return;
+      }
+      const addr = key.slice(this.keys.nodes.length);
+      const entry = value === undefined ? undefined : parseEntry(addr, value);
+      if (entry) current.set(addr, entry);
+      else current.delete(addr);
+      emit();
+    };
+    // The watcher reconnects by itself, with the client's capped back-off, and says 'connected'.
     const watcher = this.conn.client.watch().prefix(this.keys.nodes).watcher();
     watcher.on('connected', () => void resync());
-    watcher.on('put', () => void resync());
-    watcher.on('delete', () => void resync());
+    watcher.on('put', (kv) => applyEvent(kv.key.toString('utf8'), kv.value.toString('utf8')));
+    watcher.on('delete', (kv) => applyEvent(kv.key.toString('utf8'), undefined));
     watcher.on('disconnected', (err) => report(err));
     watcher.on('error', (err) => report(err));
     void resync();

@@ -1,9 +1,10 @@
 /**
- * An underlay for overlay-network tests: a host bridge with a /24 of 10.213.0.0/16, and N named
- * network namespaces ("nodes") plugged into it by veths, each with one address. Berthds started
- * inside the nodes (startDaemon({ netns })) reach each other and an etcd listening on the
- * bridge's address, and nothing else. Names carry a random tag so concurrent runs never meet;
- * stop() deletes the namespaces (their veths go with them), the bridge and the FORWARD rule.
+ * A bare underlay for the overlay benchmark: a host bridge with a /24 of 10.213.0.0/16, and N
+ * named network namespaces ("nodes") plugged into it by veths, each with one address; berthds
+ * start inside them with startDaemon({ netns }) and are driven over their unix sockets (the
+ * integration test uses the netns machines of test/helpers/machines.ts instead, which add TLS
+ * listeners and their own hostnames). Names carry a random tag so concurrent runs never meet;
+ * stop() deletes the veths, the namespaces, the bridge and the FORWARD rule.
  */
 import { randomBytes } from 'node:crypto';
 import { run } from './exec.js';
@@ -35,19 +36,19 @@ async function must(file: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** A /24 of 10.213.0.0/16 no route of the host touches. */
-async function freeThirdOctet(): Promise<number> {
+/** A /24 of 10.213.0.0/16 no route of the host touches (the overlay tests take 10.214.N.0/24 with it). */
+export async function freeUnderlaySubnet(): Promise<{ octet: number; subnet: string; hostIp: string }> {
   const routes = await must('ip', ['-4', 'route', 'show', 'table', 'all']);
   for (let attempt = 0; attempt < 50; attempt++) {
     const n = Math.floor(Math.random() * 256);
-    if (!routes.includes(`10.213.${n}.`)) return n;
+    if (!routes.includes(`10.213.${n}.`) && !routes.includes(`10.214.${n}.`)) return { octet: n, subnet: `10.213.${n}.0/24`, hostIp: `10.213.${n}.1` };
   }
   throw new Error('no free /24 in 10.213.0.0/16');
 }
 
 export async function createUnderlay(count: number): Promise<UnderlayLab> {
   const tag = randomBytes(2).toString('hex');
-  const octet = await freeThirdOctet();
+  const { octet } = await freeUnderlaySubnet();
   const bridge = `bovl${tag}`;
   const hostIp = `10.213.${octet}.1`;
   const nodes: LabNode[] = [];

@@ -7,11 +7,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { hostname } from 'node:os';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
+import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { run, sleep } from '../helpers/exec.js';
 import { berthBin } from '../helpers/paths.js';
+import { processesMentioning, terminate } from '../helpers/cleanup.js';
 import { openDiscovery } from '../../src/cluster/discovery/index.js';
 import { openElection } from '../../src/cluster/election.js';
 import { startAgent, type Agent } from '../../src/cluster/agent.js';
@@ -270,6 +273,49 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     stopObserving();
     await e1.close();
     await e2.close();
+  });
+});
+
+describe('berth swarm etcd', () => {
+  it('runs a single-member etcd in the foreground, prints a usable discovery URL, stops on SIGTERM', T, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-swarm-etcd-'));
+    let port = await freePort();
+    // The peer port is the next one up; find a pair that is free.
+    while (port >= 65534) port = await freePort();
+    const child = spawn(berthBin, ['swarm', 'etcd', '--data-dir', join(dir, 'data'), '--listen', `127.0.0.1:${port}`, '--prefix', 'trial'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('discovery URL:')) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no URL printed:\n${out}\n${err}`);
+        await sleep(100);
+      }
+      const url = /discovery URL: (\S+)/.exec(out)![1]!;
+      assert.equal(url, `etcd://127.0.0.1:${port}/trial`);
+      const discovery = openDiscovery(url, FAST);
+      try {
+        const r = await discovery.register({ addr: '127.0.0.1:23801', name: 'trial' }, 5);
+        assert.deepEqual((await discovery.list()).map((n) => n.addr), ['127.0.0.1:23801']);
+        await r.stop();
+      } finally {
+        await discovery.close();
+      }
+      assert.ok(existsSync(join(dir, 'data', 'member')), 'etcd data in --data-dir');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, err);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+      // An etcd left behind by a CLI that died is found by its data dir on the command line.
+      const leftovers = processesMentioning(dir);
+      for (const p of leftovers) await terminate(p.pid, 2_000);
+      rmSync(dir, { recursive: true, force: true });
+      assert.deepEqual(leftovers.map((p) => p.argv[0]), [], 'etcd outlived berth swarm etcd');
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startEtcd, type TestEtcd } from '../helpers/etcd.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -20,6 +20,8 @@ import { openElection } from '../../src/cluster/election.js';
 import { startAgent, type Agent } from '../../src/cluster/agent.js';
 import type { Discovery, NodeEntry } from '../../src/cluster/types.js';
 import { isBerthError } from '../../src/util/errors.js';
+import { parseHost, type DaemonAddress } from '../../src/client/host.js';
+import { createMachineCerts, ensureStoreCerts } from '../../src/cluster/machine/certs.js';
 
 const T = { timeout: 120_000 };
 const TTL = 3;
@@ -213,6 +215,41 @@ describe('discovery on a 3-member etcd', { timeout: 600_000 }, () => {
     assert.deepEqual(addrs(await discovery.list()), ['127.0.0.1:23791', '127.0.0.1:23792']);
     await late.stop();
     await agent.stop();
+    watch.stop();
+  });
+
+  it('berth swarm join dials a TLS engine with the client cert, refuses to count an engine it cannot authenticate to, deregisters on SIGTERM', T, async () => {
+    const certs = mkdtempSync(join(tmpdir(), 'berth-disc-tls-'));
+    cleanups.push(async () => rmSync(certs, { recursive: true, force: true }));
+    const store = await ensureStoreCerts(join(certs, 'store'));
+    const node = await createMachineCerts(store, join(certs, 'node'), 'node', '127.0.0.1');
+    const port = await freePort();
+    const tlsDaemon = await startDaemon({ args: ['-H', `tcp://127.0.0.1:${port}`, '--tlsverify', '--tlscacert', node.ca, '--tlscert', node.serverCert, '--tlskey', node.serverKey] });
+    cleanups.push(() => tlsDaemon.stop());
+    const url = etcd.url('tls');
+    const observer = openDiscovery(url, FAST);
+    cleanups.push(() => observer.close());
+    const watch = follow(observer);
+    const advertise = `127.0.0.1:${port}`;
+
+    // Without a client cert the engine refuses the agent: it never registers the node.
+    const noCert = await startAgent({ advertise, discoveryUrl: url, engine: { ...parseHost(`tcp://${advertise}`), tls: { verify: true, ca: readFileSync(node.ca) } } as DaemonAddress, ttlSeconds: TTL, heartbeatSeconds: 1, discoveryOptions: FAST });
+    assert.equal(noCert.state, 'engine-down');
+    await sleep(1_500);
+    assert.deepEqual(await observer.list(), []);
+    await noCert.stop();
+
+    const agent = spawn(berthBin, ['swarm', 'join', '--advertise', advertise, '--tlsverify', '--cert-path', join(certs, 'node'), '--ttl', '3s', '--heartbeat', '1s', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+    cleanups.push(async () => agent.kill('SIGKILL'));
+    let log = '';
+    agent.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    await watch.until((n) => n.length === 1 && n[0]!.addr === advertise && n[0]!.healthy === true, 10_000, 'the TLS engine');
+    assert.match(log, new RegExp(`registered ${advertise.replace(/\./g, '\\.')} \\(.+\\) in ${url.replace(/[./]/g, (c) => `\\${c}`)}, TTL 3s`));
+    agent.kill('SIGTERM');
+    assert.equal(await exited, 0, log);
+    // Deregistration deletes the entry at once, well before the 3 s TTL.
+    await watch.until((n) => n.length === 0, 1_500, 'deregistration on SIGTERM');
     watch.stop();
   });
 

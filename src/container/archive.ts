@@ -12,16 +12,54 @@ export interface RootfsDeps {
   layerPaths: (imageId: string) => string[];
 }
 
+interface RootfsUse {
+  users: number;
+  /** Whether the rootfs was mounted before the first of the current users came (then it stays). */
+  wasMounted: boolean;
+  /** Mount and unmount steps for this container, one at a time. */
+  steps: Promise<unknown>;
+}
+
+/**
+ * Concurrent users of a stopped container's rootfs (a HEAD then a PUT from `docker cp`, whose
+ * PUT can arrive before the HEAD's clean-up ran) share one mount; the last one out unmounts.
+ */
+const uses = new Map<string, RootfsUse>();
+
+function step<T>(use: RootfsUse, work: () => Promise<T>): Promise<T> {
+  const run = use.steps.then(work);
+  use.steps = run.catch(() => undefined);
+  return run;
+}
+
 /** Runs `work` with the container's merged rootfs mounted; unmounts it after if it mounted it. */
 export async function withRootfs<T>(deps: RootfsDeps, record: ContainerRecord, work: (rootfs: string) => Promise<T>): Promise<T> {
   const layers = deps.containerLayers;
-  const wasMounted = await layers.isMounted(record.id);
-  const layer = await layers.mount(record.id, deps.layerPaths(record.image));
+  let use = uses.get(record.id);
+  const first = !use;
+  if (!use) {
+    use = { users: 0, wasMounted: false, steps: Promise.resolve() };
+    uses.set(record.id, use);
+  }
+  const current = use;
+  current.users++;
   try {
+    if (first) {
+      await step(current, async () => {
+        current.wasMounted = await layers.isMounted(record.id);
+      });
+    }
+    const layer = await step(current, () => layers.mount(record.id, deps.layerPaths(record.image)));
     return await work(layer.mergedDir);
   } finally {
-    // A container that started meanwhile owns the mount now.
-    if (!wasMounted && !isActive(record.state.status)) await layers.unmount(record.id).catch(() => undefined);
+    current.users--;
+    // A container that started meanwhile owns the mount now; a user that came meanwhile keeps it.
+    if (current.users === 0 && !current.wasMounted && !isActive(record.state.status)) {
+      await step(current, async () => {
+        if (current.users === 0) await layers.unmount(record.id);
+      }).catch(() => undefined);
+    }
+    if (current.users === 0 && uses.get(record.id) === current) uses.delete(record.id);
   }
 }
 

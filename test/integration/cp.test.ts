@@ -157,4 +157,14 @@ describe('cp', { timeout: 600_000 }, () => {
     assert.match(outNoDir.stderr, /no such directory/);
     assert.ok(!existsSync(join(work, 'absent')));
   });
+
+  it('overlapping archive requests on a stopped container share its rootfs mount (docker cp sends HEAD then PUT at once)', T, async () => {
+    expectOk('create', await berth(['run', '--name', 'race', 'busybox', 'mkdir', '-p', '/r']));
+    const body = await tarOf([['f', 'file', 'x']]);
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? d.api('HEAD', '/containers/race/archive?path=/r/') : put('race', '/r/', body, true))),
+    );
+    assert.deepEqual(answers.map((a) => a.status), Array.from({ length: 12 }, () => 200), answers.map((a) => a.text).join('\n'));
+    expectOk('rm', await berth(['rm', 'race']));
+  });
 });

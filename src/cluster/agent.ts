@@ -98,9 +98,9 @@ export class Agent {
    * engine's name held by another live node (nothing to retry: the user must rename an engine).
    */
   async start(): Promise<void> {
-    const first = await this.beat();
+    const conflict = await this.beat();
+    if (conflict) throw conflict;
     this.loop = this.run();
-    if (first) throw first;
   }
 
   /** Deregisters (the entry is deleted at once, not after the TTL) and closes the store connection. */

@@ -59,9 +59,12 @@ async function answer(resolver: DnsResolver, asker: string, query: Buffer): Prom
 
 export async function listenDns(address: string, resolver: DnsResolver): Promise<DnsListener> {
   const udp = dgram.createSocket('udp4');
+  // A forwarded query can outlive the listener (closed when its network goes from this node):
+  // its late answer is dropped rather than sent on a closed socket, which would throw.
+  let closed = false;
   udp.on('message', (msg, rinfo) => {
     void answer(resolver, rinfo.address, msg).then((reply) => {
-      if (reply) udp.send(reply, rinfo.port, rinfo.address);
+      if (reply && !closed) udp.send(reply, rinfo.port, rinfo.address, () => undefined);
     });
   });
   udp.on('error', () => undefined);
@@ -97,6 +100,8 @@ export async function listenDns(address: string, resolver: DnsResolver): Promise
     udpPort: udp.address().port,
     tcpPort: (tcp.address() as net.AddressInfo).port,
     close: () => {
+      if (closed) return;
+      closed = true;
       udp.close();
       tcp.close();
     },

@@ -13,7 +13,6 @@ import { createMachines, type MachineNode, type MachineSet } from '../helpers/ma
 import { freeUnderlaySubnet } from '../helpers/overlay-lab.js';
 import { expectOk, run, waitFor } from '../helpers/exec.js';
 import { ensureMachineBridge } from '../../src/sys/machine-host.js';
-import { berthBin } from '../helpers/paths.js';
 
 /** waitFor that fails the test when the condition never holds. */
 async function until<T>(check: () => Promise<T>, options?: { timeoutMs?: number; intervalMs?: number }): Promise<NonNullable<T>> {
@@ -78,6 +77,8 @@ before(async () => {
 after(async () => {
   const problems: string[] = [];
   for (const node of nodes) {
+    const alive = await node.api('GET', '/_ping').then((r) => r.status === 200, () => false);
+    if (!alive) problems.push(`${node.name}: berthd died; its log ends:\n${node.log().split('\n').slice(-25).join('\n')}`);
     await node.berth(['rm', '-f', 'web-b', 'web-c', 'sleeper-a']).catch(() => undefined);
     await node.stopEngine().catch((err: Error) => problems.push(`${node.name}: stop: ${err.message}`));
     // A node's devices live in its namespace: none may be left once its berthd stopped.
@@ -127,11 +128,7 @@ test('containers on B and C get distinct addresses; a client on A reaches both b
     // The MTU is the underlay's less VXLAN's 50 bytes.
     'echo MTU=$(cat /sys/class/net/eth0/mtu)',
   ].join(' && ');
-  // Attached runs go through the node's unix socket: over TLS, attach currently loses the
-  // output (berth CLI) or takes berthd down (docker CLI); that belongs to the TLS listener work.
-  const r = await run(berthBin, ['run', '--rm', '--network', 'ovnet', 'busybox', 'sh', '-c', script], {
-    env: { ...process.env, BERTH_HOST: `unix://${a.socket}`, DOCKER_HOST: `unix://${a.socket}` },
-  });
+  const r = await a.berth(['run', '--rm', '--network', 'ovnet', 'busybox', 'sh', '-c', script]);
   const out = expectOk('client on A', r);
   assert.match(out, /B=hello-from-/, `${r.stderr}\n--- node A log ---\n${a.log().split('\n').slice(-40).join('\n')}`);
   assert.match(out, /C=hello-from-/);
@@ -156,6 +153,21 @@ test('removing a container removes its FDB and neighbour entries on the other no
   const sleeper = await inspectIp(a, 'sleeper-a', 'ovnet');
   await until(async () => (await fdb(nodeC, dev)).includes(sleeper.mac) || undefined);
   assert.ok(!(await fdb(nodeC, dev)).includes(web.mac));
+});
+
+test('a restarted node withdraws its endpoints while down and announces them again', async () => {
+  const [a, , c] = nodes as [MachineNode, MachineNode, MachineNode];
+  const network = (await a.api('GET', '/networks/ovnet')).json as { Id: string };
+  const dev = vxlanOf(network.Id);
+  const web = await inspectIp(c, 'web-c', 'ovnet');
+  await until(async () => (await fdb(a, dev)).includes(web.mac) || undefined);
+  await c.stopEngine();
+  // Containers keep running; the revoked node lease takes web-c's endpoint off the other nodes.
+  await until(async () => !(await fdb(a, dev)).includes(web.mac) || undefined);
+  await c.startEngine();
+  await until(async () => (await fdb(a, dev)).includes(`${web.mac} dst ${c.ip}`) || undefined, { timeoutMs: 20_000 });
+  const r = await a.berth(['exec', 'sleeper-a', 'sh', '-c', `echo C=$(${fetch('www')} | tail -1)`]);
+  assert.match(expectOk('exec on A', r), /C=hello-from-/);
 });
 
 test('network rm is refused while any node has an endpoint, and then removes it everywhere', async () => {

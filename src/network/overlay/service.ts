@@ -39,6 +39,7 @@ import { OverlayDataPlane, type RemoteEndpoint } from './dataplane.js';
 export const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const ROOT = 'network/v1/';
 const NODE_LEASE_TTL_SECONDS = 15;
+const START_WAIT_MS = 5_000;
 
 export interface OverlayNetworkDoc {
   id: string;
@@ -133,7 +134,11 @@ export class OverlayNetworks {
     this.kv.onLeaseRenewed = () => void this.republish();
   }
 
-  /** Finds the underlay and starts watching the store; never blocks on an unreachable store. */
+  /**
+   * Finds the underlay and starts watching the store. Waits (a few seconds at most) for the
+   * first full read, so start-up recovery sees the overlay networks of running containers; an
+   * unreachable store never holds the daemon up longer than that.
+   */
   async start(): Promise<void> {
     if (!this.config.clusterAdvertise) {
       this.nodeError = 'overlay networks need --cluster-advertise (the address other nodes reach this one at)';
@@ -146,16 +151,24 @@ export class OverlayNetworks {
         this.config.debug(`overlay: ${this.nodeError}`);
       }
     }
+    let loaded!: () => void;
+    const firstRead = new Promise<void>((resolve) => (loaded = resolve));
     this.kv.watchPrefix(ROOT, {
-      reset: (snapshot) => this.reset(snapshot),
+      reset: (snapshot) => {
+        this.reset(snapshot);
+        loaded();
+      },
       put: (entry) => this.apply(entry),
       delete: (key) => this.remove(key),
       status: (connected, error) => {
         if (connected !== this.connected) this.config.debug(`cluster store ${this.kv.url.text}: ${connected ? 'connected' : `unreachable (${error}), retrying`}`);
+        // Back after an outage: the node lease may have expired with this node's endpoints.
+        if (connected && !this.connected && this.published.size) void this.republish();
         this.connected = connected;
         if (error) this.lastError = error;
       },
     });
+    await Promise.race([firstRead, new Promise((resolve) => setTimeout(resolve, START_WAIT_MS).unref())]);
   }
 
   get mtu(): number | undefined {

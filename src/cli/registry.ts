@@ -89,7 +89,40 @@ const machineCommand = (name: MachineCommand, short: string): Entry => ({ short,
 const machineLs = machineCommand('machineLs', 'List machines');
 const machineRm = machineCommand('machineRm', 'Remove a machine');
 
+type ServiceCommand = 'serviceCreate' | 'serviceInspect' | 'serviceLogs' | 'serviceLs' | 'servicePs' | 'serviceRm' | 'serviceRollback' | 'serviceScale' | 'serviceUpdate';
+const serviceCommand = (name: ServiceCommand, short: string): Entry => ({ short, load: async () => (await import('./commands/service.js'))[name] });
+const serviceLs = serviceCommand('serviceLs', 'List services');
+const serviceRm = serviceCommand('serviceRm', 'Remove one or more services');
+type NodeCommand = 'nodeInspect' | 'nodeLs' | 'nodePs' | 'nodeRm' | 'nodeUpdate';
+const nodeCommand = (name: NodeCommand, short: string): Entry => ({ short, load: async () => (await import('./commands/node.js'))[name] });
+const nodeLs = nodeCommand('nodeLs', 'List nodes in the swarm');
+const nodeRm = nodeCommand('nodeRm', 'Remove one or more nodes from the swarm');
+
 export const GROUPS: Record<string, Group> = {
+  service: {
+    short: 'Manage services (on a cluster manager)',
+    commands: {
+      create: serviceCommand('serviceCreate', 'Create a new service'),
+      inspect: serviceCommand('serviceInspect', 'Display detailed information on one or more services'),
+      logs: serviceCommand('serviceLogs', 'Fetch the logs of a service or task'),
+      ls: serviceLs, list: serviceLs,
+      ps: serviceCommand('servicePs', 'List the tasks of one or more services'),
+      rm: serviceRm, remove: serviceRm,
+      rollback: serviceCommand('serviceRollback', "Revert changes to a service's configuration"),
+      scale: serviceCommand('serviceScale', 'Scale one or multiple replicated services'),
+      update: serviceCommand('serviceUpdate', 'Update a service'),
+    },
+  },
+  node: {
+    short: 'Manage cluster nodes (on a cluster manager)',
+    commands: {
+      inspect: nodeCommand('nodeInspect', 'Display detailed information on one or more nodes'),
+      ls: nodeLs, list: nodeLs,
+      ps: nodeCommand('nodePs', 'List tasks running on one or more nodes, defaults to current node'),
+      rm: nodeRm, remove: nodeRm,
+      update: nodeCommand('nodeUpdate', 'Update a node'),
+    },
+  },
   builder: {
     short: 'Manage builds',
     commands: { build, prune: { short: 'Remove build cache', load: async () => (await import('./commands/builder.js')).prune } },

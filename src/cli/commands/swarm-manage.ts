@@ -11,6 +11,7 @@ import { parseHost } from '../../client/host.js';
 import { errorMessage } from '../../util/errors.js';
 import type { StrategyName } from '../../cluster/types.js';
 import type { ServerTls, TlsMaterial } from '../../cluster/manager/index.js';
+import type { Etcd3 } from 'etcd3';
 
 const STRATEGIES: StrategyName[] = ['spread', 'binpack', 'random'];
 
@@ -37,6 +38,7 @@ export const command: CommandSpec = {
     { name: 'tlscacert', type: 'string', help: 'Trust certs signed only by this CA' },
     { name: 'tlscert', type: 'string', help: 'TLS certificate (served, and presented to nodes)' },
     { name: 'tlskey', type: 'string', help: 'TLS key' },
+    { name: 'reconcile-interval', type: 'duration', help: 'How often the primary compares services with their tasks (etcd:// discovery)', default: '1s' },
     { name: 'storage-path', type: 'string', help: "Machine store whose client certificate dials TLS nodes (port 2376) when no --tls flags are given" },
   ],
   args: { min: 1, max: 1 },
@@ -94,6 +96,15 @@ export const command: CommandSpec = {
     } catch (err) {
       throw new StatusError(errorMessage(err), 1);
     }
+    // Swarm-mode services keep their desired state in the discovery etcd, through its client.
+    let services: { store: { client: Etcd3; prefix: string }; reconcileIntervalMs: number } | undefined;
+    const { EtcdDiscovery, parseDiscoveryUrl } = await import('../../cluster/discovery/index.js');
+    if (discovery instanceof EtcdDiscovery) {
+      const parsed = parseDiscoveryUrl(discoveryUrl);
+      const reconcileSecs = args.changed.has('reconcile-interval') ? args.int('reconcile-interval')! : 1;
+      if (!(reconcileSecs > 0)) throw new FlagError('--reconcile-interval must be positive');
+      if (parsed.kind === 'etcd') services = { store: { client: discovery.conn.client, prefix: parsed.prefix }, reconcileIntervalMs: reconcileSecs * 1000 };
+    }
     let election;
     if (replication) {
       const { openElection } = await import('../../cluster/election.js');
@@ -113,6 +124,7 @@ export const command: CommandSpec = {
       serverTls,
       clientTls,
       log,
+      services,
     }).catch((err: unknown) => {
       void discovery.close();
       throw new StatusError(`swarm manage: ${errorMessage(err)}`, 1);

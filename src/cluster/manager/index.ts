@@ -17,6 +17,8 @@ import { Replication } from './replication.js';
 import { managerRoutes, type Placement } from './routes.js';
 import { createManagerServer, type Forwarding, type ServerTls } from './server.js';
 import { upstreamFor, type TlsMaterial } from './upstream.js';
+import { EngineClient } from '../../client/client.js';
+import { mountServices, type ServicesContext } from '../services/index.js';
 
 export type { Placement } from './routes.js';
 export type { TlsMaterial } from './upstream.js';
@@ -41,6 +43,8 @@ export interface ManagerOptions {
   /** Filter names shown in /info (the scheduler's). */
   filters?: string[];
   log?: (message: string) => void;
+  /** Swarm-mode services (src/cluster/services): their store, on etcd discovery. */
+  services?: Pick<ServicesContext, 'store' | 'reconcileIntervalMs'>;
 }
 
 export interface RunningManager {
@@ -79,6 +83,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     primary: replication?.primary,
     name,
     id,
+    swarm: services?.swarmInfo(),
   });
   const forwarding = (): Forwarding => {
     if (!replication || replication.role === 'primary') return { kind: 'serve' };
@@ -88,6 +93,23 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   };
 
   const routes = managerRoutes({ registry, placement: options.placement, strategy: options.strategy, summary, log });
+  const services = options.services
+    ? mountServices(routes.http, {
+        ...options.services,
+        nodes: () => registry.clusterNodes(),
+        engine: (nodeName) => {
+          const node = registry.byName(nodeName);
+          if (!node) throw new Error(`node ${nodeName} is not in the cluster`);
+          const { addr, tls } = node.upstream;
+          const buf = (pem?: string) => (pem ? Buffer.from(pem) : undefined);
+          return new EngineClient(addr.kind === 'tcp' && tls ? { ...addr, tls: { ca: buf(tls.ca), cert: buf(tls.cert), key: buf(tls.key), verify: tls.verify } } : addr);
+        },
+        schedule: (nodes, request) => options.placement.schedule(nodes, request, options.strategy),
+        isPrimary: () => !replication || replication.role === 'primary',
+        log,
+        advertise: options.replication?.advertise,
+      })
+    : undefined;
   const server: http.Server = createManagerServer({ router: routes.http, upgrade: routes.upgrade, forwarding, tls: options.serverTls, log });
 
   if (listen.kind === 'unix' && existsSync(listen.socketPath)) {
@@ -112,6 +134,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     role: () => (replication ? replication.role : 'primary'),
     async close() {
       await replication?.stop();
+      await services?.stop();
       await registry.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

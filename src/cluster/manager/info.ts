@@ -29,6 +29,8 @@ export interface ClusterSummary {
   /** This manager's name and ID (the host name; a stable ID per process). */
   name: string;
   id: string;
+  /** The swarm-mode state when services are mounted (src/cluster/services swarmInfo). */
+  swarm?: Record<string, unknown>;
 }
 
 function nodeBlock(n: ManagedNode): Array<[string, string]> {
@@ -92,7 +94,7 @@ export function clusterInfo(s: ClusterSummary): SystemInfo {
     Architecture: arch() === 'x64' ? 'x86_64' : arch(),
     DockerRootDir: '',
     Labels: [],
-    Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', ControlAvailable: false },
+    Swarm: s.swarm ?? { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', ControlAvailable: false },
     Debug: false,
     Experimental: false,
     LiveRestoreEnabled: false,

@@ -21,6 +21,8 @@ export interface ServicesContext {
   log(message: string): void;
   /** Milliseconds between reconcile rounds (default 1000). */
   reconcileIntervalMs?: number;
+  /** After becoming primary, how long nodes not yet heard from count as unknown rather than down (default max(5 s, 3 periods)). */
+  settleMs?: number;
   /** This manager's advertised address: what /info reports as the swarm NodeAddr. */
   advertise?: string;
 }

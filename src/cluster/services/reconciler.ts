@@ -72,16 +72,20 @@ export function observed(nodeId: string, list: ContainerSummary[]): ObservedCont
   return out;
 }
 
-/** Node views for plan() and the API: registry nodes joined with the records in the store. */
-export function nodeViews(cluster: ClusterNode[], records: Map<string, NodeRecord>, reachable: Set<string>): NodeView[] {
+/**
+ * Node views for plan(): registry nodes joined with the records in the store. `settling` is
+ * true just after this manager became primary, while its registry may not have heard from
+ * every node yet: a node not seen then is unknown, not down, so none of its tasks move.
+ */
+export function nodeViews(cluster: ClusterNode[], records: Map<string, NodeRecord>, reachable: Set<string>, settling = false): NodeView[] {
   const views: NodeView[] = [];
   const seen = new Set<string>();
   for (const n of cluster) {
     seen.add(n.id);
-    views.push({ id: n.id, name: n.name, ready: n.healthy, reachable: reachable.has(n.id), availability: records.get(n.id)?.Spec.Availability ?? 'active' });
+    views.push({ id: n.id, name: n.name, ready: n.healthy || settling, reachable: reachable.has(n.id), availability: records.get(n.id)?.Spec.Availability ?? 'active' });
   }
   for (const r of records.values()) {
-    if (!seen.has(r.ID)) views.push({ id: r.ID, name: r.Hostname, ready: false, reachable: false, availability: r.Spec.Availability });
+    if (!seen.has(r.ID)) views.push({ id: r.ID, name: r.Hostname, ready: settling, reachable: false, availability: r.Spec.Availability });
   }
   return views;
 }
@@ -163,8 +167,15 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
     }
   }
 
+  let primarySince: number | undefined;
+  const settleMs = ctx.settleMs ?? Math.max(5_000, 3 * period);
+
   async function round(): Promise<void> {
-    if (!ctx.isPrimary()) return;
+    if (!ctx.isPrimary()) {
+      primarySince = undefined;
+      return;
+    }
+    primarySince ??= Date.now();
     const cluster = ctx.nodes();
     const observedAt = Date.now();
     const { containers, reachable } = await observe(cluster);
@@ -180,7 +191,7 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
     if (paused) ctx.log('services: cluster store reachable again, reconciler resumes');
     paused = false;
     const records = new Map([...snap.nodes.values()].map((v) => [v.rec.ID, v.rec]));
-    const views = nodeViews(cluster, records, reachable);
+    const views = nodeViews(cluster, records, reachable, Date.now() - primarySince < settleMs);
     const services = [...snap.services.values()].map((v) => v.rec);
     const tasks = [...snap.tasks.values()].map((v) => v.rec);
     const placer = makePlacer({ schedule: (n, r) => ctx.schedule(n, r), clusterNodes: cluster, views, records, services, tasks });

@@ -1,5 +1,5 @@
 /**
- * Services, tasks and node settings in etcd, as JSON under one prefix:
+ * Services, tasks and node settings in etcd, as JSON under /PREFIX/swarm-mode/:
  *   services/ID   names/NAME -> ID   tasks/ID   nodes/ID
  * A record's Version.Index is its key's mod revision, so "update out of sequence" is an etcd
  * compare on that revision and every write is one transaction: two managers (an old primary
@@ -66,8 +66,8 @@ export class ServiceStore {
   private readonly ns: Namespace;
 
   constructor(client: Etcd3 | Namespace, prefix: string) {
-    const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
-    this.ns = client.namespace(`${p}swarm/`);
+    // Beside discovery's /PREFIX/docker/swarm/ keys, never inside them.
+    this.ns = client.namespace(`/${prefix.replace(/^\/+|\/+$/g, '')}/swarm-mode/`);
   }
 
   /** Everything at one revision: the reconciler's consistent reading. */

@@ -37,7 +37,13 @@ export interface ClosableElection extends Election {
 export function openElection(discoveryUrl: string, options: ElectionOptions = {}): ClosableElection {
   const parsed = parseDiscoveryUrl(discoveryUrl);
   if (parsed.kind !== 'etcd') throw invalidParameter(`replication needs an etcd:// discovery URL to elect a primary; ${parsed.kind}:// has no shared store`);
+  checkTtl(options.ttlSeconds ?? DEFAULT_ELECTION_TTL);
   return new EtcdElection(connectEtcd(parsed.endpoints, options), swarmKeys(parsed.prefix).leader, options);
+}
+
+function checkTtl(ttl: number): number {
+  if (!Number.isInteger(ttl) || ttl < 1) throw invalidParameter(`election TTL must be a whole number of seconds >= 1, got ${ttl}`);
+  return ttl;
 }
 
 interface Candidate {
@@ -66,8 +72,7 @@ export class EtcdElection implements ClosableElection {
     private readonly prefix: string,
     private readonly options: ElectionOptions = {},
   ) {
-    this.ttl = options.ttlSeconds ?? DEFAULT_ELECTION_TTL;
-    if (!Number.isInteger(this.ttl) || this.ttl < 1) throw invalidParameter(`election TTL must be a whole number of seconds >= 1, got ${this.ttl}`);
+    this.ttl = checkTtl(options.ttlSeconds ?? DEFAULT_ELECTION_TTL);
   }
 
   /**

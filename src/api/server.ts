@@ -138,9 +138,12 @@ export function createApiServer(daemon: Daemon, debug: (message: string) => void
   };
   // https.Server is a tls.Server that emits the same request/upgrade events, so attach and exec
   // hijack a TLSSocket exactly as they hijack a plain one. With verify, a client without a cert
-  // the CA signed fails in the handshake and never reaches a handler.
+  // the CA signed fails in the handshake and never reaches a handler. allowHalfOpen, which
+  // http.Server sets and https.Server does not: the docker CLI closes its write side (a TLS
+  // close_notify) as soon as it has no stdin to send, and the container's output must still
+  // flow back on the hijacked connection.
   const server = tls
-    ? https.createServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' })
+    ? https.createServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', allowHalfOpen: true })
     : http.createServer();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

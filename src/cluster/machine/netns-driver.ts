@@ -42,7 +42,9 @@ export const DEFAULT_BRIDGE = 'berthm0';
 /** docker-machine's VirtualBox host-only range; clear of berth's default pools (172.17-31/16 first). */
 export const DEFAULT_SUBNET = '192.168.99.0/24';
 export const ENGINE_PORT = 2376;
-const EXEC_ROOT_PARENT = '/run/berth-machine';
+// Short on purpose: conmon's attach socket lives at EXEC_ROOT/socket/<64-hex id>/attach and a
+// unix socket path must fit in 108 bytes, so the exec-root can be at most ~29 characters.
+const EXEC_ROOT_PARENT = '/run/berth-m';
 
 const hash = (text: string, n: number): string => createHash('sha256').update(text).digest('hex').slice(0, n);
 
@@ -64,7 +66,7 @@ export function netnsNames(store: MachineStore, name: string, defaultStore: bool
   return {
     netns: defaultStore ? `berth-m-${name}` : `berth-m-${hash(store.root, 6)}-${name}`,
     hostVeth: `bm${hash(machineDir, 10)}`,
-    execRoot: join(EXEC_ROOT_PARENT, hash(machineDir, 12)),
+    execRoot: join(EXEC_ROOT_PARENT, hash(machineDir, 10)),
   };
 }
 

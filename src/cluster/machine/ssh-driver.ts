@@ -98,7 +98,7 @@ function remoteLayout(s: SshDriverConfig): { daemonJson: string; pidfile: string
     daemonJson: `${s.remoteDir}/daemon.json`,
     pidfile: `${s.remoteDir}/berthd.pid`,
     log: `${s.remoteDir}/berthd.log`,
-    execRoot: `/run/berth-machine/${createHash('sha256').update(s.remoteDir).digest('hex').slice(0, 12)}`,
+    execRoot: `/run/berth-m/${createHash('sha256').update(s.remoteDir).digest('hex').slice(0, 10)}`,
   };
 }
 

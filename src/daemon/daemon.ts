@@ -141,7 +141,7 @@ export class Daemon {
         ['Using metacopy', 'false'],
         ['Native Overlay Diff', 'true'],
       ],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null', ...(this.config.clusterStore ? ['overlay'] : [])], Authorization: null, Log: ['k8s-file'] },
       MemoryLimit: true,
       SwapLimit: true,
       KernelMemory: false,
@@ -182,6 +182,9 @@ export class Daemon {
       ServerVersion: BERTH_VERSION,
       Runtimes: { runc: { path: this.config.runcPath } },
       DefaultRuntime: 'runc',
+      // dockerd 20.10 still reported its classic cluster settings here.
+      ClusterStore: this.config.clusterStore,
+      ClusterAdvertise: this.config.clusterAdvertise,
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: '',

@@ -108,6 +108,10 @@ async function main(): Promise<void> {
     }
     log(`berthd ${BERTH_VERSION} started: data-root ${config.dataRoot}, exec-root ${config.execRoot}`);
   } catch (err) {
+    // A listener that fails (address in use, no such address) after networking came up must
+    // not leave the default bridge and its iptables chains behind.
+    for (const server of servers) server.close();
+    await daemonClose?.().catch(() => undefined);
     releasePidfile();
     releaseLock();
     throw err;

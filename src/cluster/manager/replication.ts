@@ -26,8 +26,16 @@ export class Replication {
     this.stopObserve = this.election.observe((leader) => {
       if (leader === this.primary) return;
       this.primary = leader;
-      if (leader && leader !== this.advertise) this.log(`primary is ${leader}; this manager is a replica`);
-      else if (!leader) this.log('no primary at the moment');
+      if (leader && leader !== this.advertise) {
+        this.log(`primary is ${leader}; this manager is a replica`);
+        // A primary whose lease lapsed (etcd unreachable past the TTL) was replaced: it must stop
+        // serving at once, or two primaries would act on the cluster, and stand again.
+        if (this.role === 'primary') {
+          this.role = 'replica';
+          this.log('lost the primary role (lease expired); campaigning again');
+          void this.campaign();
+        }
+      } else if (!leader) this.log('no primary at the moment');
     });
     void this.campaign();
   }

@@ -81,7 +81,7 @@ export class Machines {
       await this.store.assertFree(o.name);
       const created = new Date().toISOString();
       if (driver === 'ssh') {
-        const reserved: MachineConfig = { name: o.name, driver, ip: ssh!.host, port: ENGINE_PORT, labels, created, ssh: { ...ssh!, remoteDir: '' } };
+        const reserved: MachineConfig = { name: o.name, driver, ip: ssh!.host, port: ENGINE_PORT, labels, created, ssh: { ...ssh!, remoteDir: ssh!.remoteDir ?? '' } };
         await this.store.save(reserved);
         return reserved;
       }

@@ -133,6 +133,8 @@ export async function createVxlanBridge(bridge: string, gatewayCidr: string | un
       `link add name ${vxlan.name} mtu ${vxlan.mtu} type vxlan id ${vxlan.vni} dstport ${vxlan.port} local ${vxlan.local} dev ${vxlan.dev} nolearning proxy`,
       `link set dev ${vxlan.name} alias ${vxlan.alias}`,
       `link set dev ${vxlan.name} master ${bridge} up`,
+      // The bridge mustn't learn remote MACs either: its table would outlive the endpoints.
+      `link set dev ${vxlan.name} type bridge_slave learning off`,
       `link set dev ${bridge} up`,
     ].join('\n') + '\n',
   });

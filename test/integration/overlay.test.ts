@@ -79,7 +79,7 @@ after(async () => {
   for (const node of nodes) {
     const alive = await node.api('GET', '/_ping').then((r) => r.status === 200, () => false);
     if (!alive) problems.push(`${node.name}: berthd died; its log ends:\n${node.log().split('\n').slice(-25).join('\n')}`);
-    await node.berth(['rm', '-f', 'web-b', 'web-c', 'sleeper-a']).catch(() => undefined);
+    await node.berth(['rm', '-f', 'web-b', 'web-c', 'sleeper-a', 'late-c']).catch(() => undefined);
     await node.stopEngine().catch((err: Error) => problems.push(`${node.name}: stop: ${err.message}`));
     // A node's devices live in its namespace: none may be left once its berthd stopped.
     for (const line of (await inNode(node, 'ip', ['-o', 'link', 'show'])).split('\n')) {
@@ -103,6 +103,9 @@ test('an overlay created on node A is listed, with scope global and the same id,
     assert.equal(found.Scope, 'global');
     assert.equal(found.Driver, 'overlay');
   }
+  // The real docker CLI sees it too, with docker's SCOPE column.
+  const ls = await c.docker(['network', 'ls', '--filter', 'driver=overlay', '--format', '{{.Name}} {{.Scope}}']);
+  assert.equal(expectOk('docker network ls', ls).trim(), 'ovnet global');
   const dup = await b.berth(['network', 'create', '-d', 'overlay', 'ovnet']);
   assert.notEqual(dup.code, 0);
   assert.match(dup.stderr, /already exists/);
@@ -153,6 +156,21 @@ test('removing a container removes its FDB and neighbour entries on the other no
   const sleeper = await inspectIp(a, 'sleeper-a', 'ovnet');
   await until(async () => (await fdb(nodeC, dev)).includes(sleeper.mac) || undefined);
   assert.ok(!(await fdb(nodeC, dev)).includes(web.mac));
+});
+
+test('network connect puts a running container on the overlay, disconnect takes it off everywhere', async () => {
+  const [a, , c] = nodes as [MachineNode, MachineNode, MachineNode];
+  const network = (await a.api('GET', '/networks/ovnet')).json as { Id: string };
+  expectOk('run late-c', await c.berth(['run', '-d', '--name', 'late-c', 'busybox', 'sleep', '600']));
+  expectOk('connect', await c.berth(['network', 'connect', '--alias', 'late', 'ovnet', 'late-c']));
+  const late = await inspectIp(c, 'late-c', 'ovnet');
+  const ping = await a.berth(['exec', 'sleeper-a', 'ping', '-c', '1', '-W', '3', 'late']);
+  expectOk('ping late from A', ping);
+  assert.match(ping.stdout, new RegExp(late.ip.replace(/\./g, '\\.')));
+  expectOk('disconnect', await c.berth(['network', 'disconnect', 'ovnet', 'late-c']));
+  // The vxlan device's entry (MAC dst NODE) goes; the bridge learns nothing from the vxlan port.
+  await until(async () => !(await inNode(a, 'bridge', ['fdb', 'show', 'br', `ovbr-${network.Id.slice(0, 10)}`])).includes(late.mac) || undefined);
+  expectOk('rm late-c', await c.berth(['rm', '-f', 'late-c']));
 });
 
 test('a restarted node withdraws its endpoints while down and announces them again', async () => {

@@ -119,8 +119,11 @@ export function createManagerServer(options: ManagerServerOptions): http.Server 
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => void onRequest(req, res);
+  // allowHalfOpen, which http.Server sets and https.Server does not: the docker CLI ends its
+  // write side (a TLS close_notify) of a hijacked exec/attach once stdin is done, and the
+  // output must still flow back on that connection.
   const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: options.tls.verify, rejectUnauthorized: options.tls.verify }, handler)
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: options.tls.verify, rejectUnauthorized: options.tls.verify, allowHalfOpen: true }, handler)
     : http.createServer(handler);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void onUpgrade(req, socket, head));
   server.requestTimeout = 0;

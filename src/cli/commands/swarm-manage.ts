@@ -23,6 +23,18 @@ function readPem(what: string, path: string): string {
   }
 }
 
+/** The machine store's CA and client cert (docker-machine's certs/ layout), if it has them. */
+async function storeClientTls(flag: string | undefined): Promise<TlsMaterial | undefined> {
+  const { storagePath } = await import('../../cluster/machine/store.js');
+  const certDir = join(storagePath(flag), 'certs');
+  const [ca, cert, key] = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => join(certDir, f)) as [string, string, string];
+  if (!existsSync(ca) || !existsSync(cert) || !existsSync(key)) {
+    if (flag !== undefined) throw new StatusError(`machine store ${flag} has no client certificate (${certDir}/{ca,cert,key}.pem)`, 1);
+    return undefined;
+  }
+  return { ca: readPem('CA certificate', ca), cert: readPem('certificate', cert), key: readPem('key', key), verify: true };
+}
+
 export const command: CommandSpec = {
   use: 'swarm manage [OPTIONS] DISCOVERY_URL',
   short: 'Run a cluster manager that serves the Engine API for the nodes in DISCOVERY_URL',
@@ -39,7 +51,7 @@ export const command: CommandSpec = {
     { name: 'tlscert', type: 'string', help: 'TLS certificate (served, and presented to nodes)' },
     { name: 'tlskey', type: 'string', help: 'TLS key' },
     { name: 'reconcile-interval', type: 'duration', help: 'How often the primary compares services with their tasks (etcd:// discovery)', default: '1s' },
-    { name: 'storage-path', type: 'string', help: "Machine store whose client certificate dials TLS nodes (port 2376) when no --tls flags are given" },
+    { name: 'storage-path', type: 'string', help: 'Machine store whose client certificate dials the nodes: TLS nodes (port 2376) without --tls flags, every TCP node and the primary with them' },
   ],
   args: { min: 1, max: 1 },
   async run(ctx, args) {
@@ -71,17 +83,15 @@ export const command: CommandSpec = {
       if (verify && !ca) throw new FlagError('--tlsverify needs --tlscacert');
       const material = { cert: readPem('certificate', cert), key: readPem('key', key), ca: ca ? readPem('CA certificate', ca) : undefined };
       if (wantTls) serverTls = { ...material, ca: material.ca, verify };
-      // Classic swarm presents the same certificate to the nodes it dials.
-      clientTls = (addr) => (addr.startsWith('unix://') ? undefined : { ...material, verify: material.ca !== undefined });
+      // Classic swarm presents the same certificate to the nodes it dials. A machine store named
+      // with --storage-path supplies its client cert instead: a machine's server cert (serverAuth
+      // only) is refused as a client cert by the nodes and by a primary manager.
+      const store = args.changed.has('storage-path') ? await storeClientTls(args.string('storage-path')) : undefined;
+      clientTls = (addr) => (addr.startsWith('unix://') ? undefined : (store ?? { ...material, verify: material.ca !== undefined }));
     } else {
-      const { storagePath } = await import('../../cluster/machine/store.js');
-      const certDir = join(storagePath(args.string('storage-path')), 'certs');
-      const [ca, cert, key] = ['ca.pem', 'cert.pem', 'key.pem'].map((f) => join(certDir, f));
-      if (existsSync(ca!) && existsSync(cert!) && existsSync(key!)) {
-        const material = { ca: readPem('CA certificate', ca!), cert: readPem('certificate', cert!), key: readPem('key', key!), verify: true };
-        // docker's convention: 2376 is the TLS port, so machines made by `berth machine create` are dialed with the store's client cert.
-        clientTls = (addr) => (/:2376$/.test(addr) ? material : undefined);
-      }
+      const material = await storeClientTls(args.string('storage-path'));
+      // docker's convention: 2376 is the TLS port, so machines made by `berth machine create` are dialed with the store's client cert.
+      if (material) clientTls = (addr) => (/:2376$/.test(addr) ? material : undefined);
     }
 
     const log = (message: string): void => void ctx.stderr.write(`${new Date().toISOString()} ${message}\n`);

@@ -3,7 +3,7 @@
  * client's TLS settlement (flags, DOCKER_/BERTH_ environment, cert dir), the machine store's
  * names, subnets, storage path and env output, and the certs made with openssl.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +76,7 @@ describe('client TLS settlement', () => {
   writeFileSync(join(dir, 'ca.pem'), 'CA');
   writeFileSync(join(dir, 'cert.pem'), 'CERT');
   writeFileSync(join(dir, 'key.pem'), 'KEY');
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('uses no TLS for unix sockets or when nothing asks for it', () => {
     assert.equal(resolveClientAddress('unix:///x.sock', { tlsVerify: true }, {}).kind, 'unix');

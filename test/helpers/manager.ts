@@ -1,15 +1,24 @@
 /**
  * A `berth swarm manage` process of the test's own, on a unix socket (or a loopback TCP port
  * for replication, where managers must reach each other), with its log kept for failures.
+ * A manager serving TLS (--tlsverify) is reached with the client material given as `tls`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { berthBin } from './paths.js';
 import { terminate } from './cleanup.js';
 import { sleep } from './exec.js';
 import type { ApiResponse } from './daemon.js';
+
+/** PEM client material for a manager that serves TLS. */
+export interface ClientTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
 
 export interface TestManager {
   host: string;
@@ -22,8 +31,8 @@ export interface TestManager {
   stop(): Promise<void>;
 }
 
-/** One HTTP request to unix://PATH or tcp://HOST:PORT. */
-export function hostRequest(host: string, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<ApiResponse> {
+/** One HTTP request to unix://PATH or tcp://HOST:PORT (HTTPS with a client cert given `tls`). */
+export function hostRequest(host: string, method: string, path: string, body?: unknown, timeoutMs = 60_000, tls?: ClientTls): Promise<ApiResponse> {
   const target = host.startsWith('unix://') ? { socketPath: host.slice(7) } : (() => {
     const [h, p] = host.replace(/^tcp:\/\//, '').split(':');
     return { host: h, port: Number(p) };
@@ -31,7 +40,8 @@ export function hostRequest(host: string, method: string, path: string, body?: u
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string | number> = payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {};
-    const req = request({ ...target, method, path, headers }, (res) => {
+    const send = tls ? httpsRequest : request;
+    const req = send({ ...target, ...(tls ?? {}), method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -52,7 +62,7 @@ export function hostRequest(host: string, method: string, path: string, body?: u
   });
 }
 
-export async function startManager(dir: string, name: string, args: string[], host?: string): Promise<TestManager> {
+export async function startManager(dir: string, name: string, args: string[], host?: string, tls?: ClientTls): Promise<TestManager> {
   const listen = host ?? `unix://${join(dir, `${name}.sock`)}`;
   const logPath = join(dir, `${name}.log`);
   const fd = openSync(logPath, 'a');
@@ -74,7 +84,7 @@ export async function startManager(dir: string, name: string, args: string[], ho
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (exited) throw new Error(`${exited}\n${log()}`);
-    const ok = await hostRequest(listen, 'GET', '/_ping', undefined, 2_000).then((r) => r.status === 200, () => false);
+    const ok = await hostRequest(listen, 'GET', '/_ping', undefined, 2_000, tls).then((r) => r.status === 200, () => false);
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`manager did not answer on ${listen}\n${log()}`);
     await sleep(100);
@@ -86,7 +96,7 @@ export async function startManager(dir: string, name: string, args: string[], ho
     get pid() {
       return child.pid ?? -1;
     },
-    api: (method, path, body) => hostRequest(listen, method, path, body),
+    api: (method, path, body) => hostRequest(listen, method, path, body, 60_000, tls),
     log,
     async kill9() {
       child.kill('SIGKILL');

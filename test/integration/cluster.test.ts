@@ -1,8 +1,10 @@
 /**
- * The cluster manager end to end: three berthd nodes (loopback TCP), real etcd discovery with
- * each node registered under a short lease, `berth swarm manage` processes in front, the real
- * docker CLI against them. Placement (spread, binpack, each filter), node loss, bad input and
- * primary/backup failover.
+ * The cluster manager without TLS, on loopback: two berthd nodes on loopback TCP that the test
+ * registers in a single-member etcd itself (as an agent would, through the discovery API), and
+ * a `berth swarm manage` on a unix socket. What only this plain setup covers: a manager without
+ * TLS, images listed once across nodes, what the manager does not support, and a manager whose
+ * etcd is unreachable. Placement, filters, node loss, failover and the docker CLI over TLS are
+ * in cluster-machines.test.ts (netns machines, agents, TLS managers).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,15 +14,15 @@ import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { importBusybox } from '../helpers/images.js';
 import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
-import { startManager, hostRequest, type TestManager } from '../helpers/manager.js';
+import { startManager, type TestManager } from '../helpers/manager.js';
 import { dockerBin } from '../helpers/paths.js';
 import { run, sleep, describeResult } from '../helpers/exec.js';
 import { openDiscovery } from '../../src/cluster/discovery/index.js';
 import type { Discovery, NodeEntry, Registration } from '../../src/cluster/types.js';
 
 const TTL = 3;
-const NODES = ['node1', 'node2', 'node3'];
-const ZONES = ['a', 'b', 'c'];
+const NODES = ['node1', 'node2'];
+const ZONES = ['a', 'b'];
 
 interface Node {
   name: string;
@@ -66,19 +68,6 @@ async function healthyNodes(m: TestManager): Promise<string[]> {
   return out.sort();
 }
 
-async function create(m: TestManager, body: Record<string, unknown>, name?: string): Promise<{ status: number; id?: string; node?: string; message?: string }> {
-  const r = await m.api('POST', `/containers/create${name ? `?name=${name}` : ''}`, { Image: 'busybox', Cmd: ['sleep', '600'], ...body });
-  if (r.status !== 201) return { status: r.status, message: (r.json as { message?: string } | undefined)?.message ?? r.text };
-  const id = (r.json as { Id: string }).Id;
-  const inspect = await m.api('GET', `/containers/${id}/json`);
-  return { status: 201, id, node: (inspect.json as { Node: { Name: string } }).Node.Name };
-}
-
-async function removeAll(m: TestManager): Promise<void> {
-  const r = await m.api('GET', '/containers/json?all=1');
-  for (const c of r.json as { Id: string }[]) await m.api('DELETE', `/containers/${c.Id}?force=1`);
-}
-
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-cluster-'));
   etcd = await startEtcd();
@@ -88,13 +77,13 @@ before(async () => {
     const daemon = await startDaemon({ args: ['-H', `tcp://127.0.0.1:${port}`] });
     await importBusybox(daemon);
     const addr = `127.0.0.1:${port}`;
-    // Registered as an agent would, with a name of its own: these three engines share one host name.
+    // Registered as an agent would, with a name of its own: these engines share one host name.
     const entry: NodeEntry = { addr, name, labels: { zone: ZONES[i]! }, healthy: true };
     nodes.push({ name, daemon, addr, entry, registration: await discovery.register(entry, TTL) });
   }
   manager = await startManager(dir, 'spread', ['--engine-refresh-interval', '1s', etcd.url('clustertest')]);
   managers.push(manager);
-  await waitFor('three healthy nodes', async () => ((await healthyNodes(manager)).length === 3 ? true : undefined));
+  await waitFor('two healthy nodes', async () => ((await healthyNodes(manager)).length === 2 ? true : undefined));
 });
 
 after(async () => {
@@ -114,78 +103,11 @@ describe('cluster manager', () => {
     assert.equal(r.code, 0, describeResult('docker info', r));
     assert.match(r.stdout, /Role: primary/);
     assert.match(r.stdout, /Strategy: spread/);
-    assert.match(r.stdout, /Nodes: 3/);
+    assert.match(r.stdout, /Nodes: 2/);
     for (const n of nodes) assert.match(r.stdout, new RegExp(`  ${n.name}: ${n.addr.replace(/\./g, '\\.')}`));
     assert.match(r.stdout, /└ Status: Healthy/);
     assert.match(r.stdout, /└ Reserved Memory: 0 B \/ /);
     assert.match(r.stdout, /└ Labels: .*zone=a/);
-  });
-
-  it('spread places 6 containers 2/2/2', async () => {
-    const counts = new Map<string, number>();
-    for (let i = 0; i < 6; i++) {
-      const c = await create(manager, {});
-      assert.equal(c.status, 201, c.message);
-      counts.set(c.node!, (counts.get(c.node!) ?? 0) + 1);
-    }
-    assert.deepEqual([...counts.values()], [2, 2, 2], JSON.stringify([...counts]));
-    await removeAll(manager);
-  });
-
-  it('binpack fills one node first within its memory', async () => {
-    const binpack = await startManager(dir, 'binpack', ['--strategy', 'binpack', '--engine-refresh-interval', '1s', etcd.url('clustertest')]);
-    managers.push(binpack);
-    await waitFor('binpack manager sees 3 nodes', async () => ((await healthyNodes(binpack)).length === 3 ? true : undefined));
-    const info = (await binpack.api('GET', '/info')).json as { MemTotal: number };
-    const perNode = info.MemTotal / 3;
-    const memory = Math.floor(perNode * 0.4);
-    const placed: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const c = await create(binpack, { HostConfig: { Memory: memory } });
-      assert.equal(c.status, 201, c.message);
-      placed.push(c.node!);
-    }
-    // Two 40% reservations fit one node; the third needs another.
-    assert.equal(placed[0], placed[1]);
-    assert.notEqual(placed[2], placed[0]);
-    await removeAll(binpack);
-    await binpack.stop();
-  });
-
-  it('constraints decide the node, by name and by label; a malformed one is a 400', async () => {
-    const byName = await create(manager, { Env: ['constraint:node==node3'] });
-    assert.equal(byName.node, 'node3');
-    const byLabel = await create(manager, { Env: ['constraint:zone==b'] });
-    assert.equal(byLabel.node, 'node2');
-    const inspect = await manager.api('GET', `/containers/${byLabel.id}/json`);
-    const env = (inspect.json as { Config: { Env: string[] } }).Config.Env;
-    assert.ok(!env.some((e) => e.startsWith('constraint:')), `hint reached the node: ${env.join(' ')}`);
-    const bad = await create(manager, { Env: ['constraint:zone=~'] });
-    assert.equal(bad.status, 400, bad.message);
-    assert.match(bad.message!, /constraint/);
-    const nowhere = await create(manager, { Env: ['constraint:zone==z'] });
-    assert.equal(nowhere.status, 409);
-    for (const n of NODES) assert.match(nowhere.message!, new RegExp(`${n}: constraint`));
-    await removeAll(manager);
-  });
-
-  it('affinity and dependency put a container next to another', async () => {
-    const anchor = await create(manager, { Env: ['constraint:node==node2'] }, 'anchor');
-    assert.equal(anchor.node, 'node2');
-    const friend = await create(manager, { Env: ['affinity:container==anchor'] });
-    assert.equal(friend.node, 'node2');
-    const dependent = await create(manager, { HostConfig: { VolumesFrom: ['anchor'] } });
-    assert.equal(dependent.node, 'node2');
-    await removeAll(manager);
-  });
-
-  it('the port filter keeps a used host port off a node', async () => {
-    const first = await create(manager, { ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '39401' }] } }, Env: ['constraint:node==node1'] });
-    assert.equal(first.node, 'node1');
-    const second = await create(manager, { ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '39401' }] } }, Env: ['constraint:node!=node3'] });
-    assert.equal(second.status, 201, second.message);
-    assert.equal(second.node, 'node2');
-    await removeAll(manager);
   });
 
   it('the docker CLI runs, lists, inspects, logs, execs and removes containers on the cluster', async () => {
@@ -228,29 +150,6 @@ describe('cluster manager', () => {
     assert.equal(missing.status, 404);
   });
 
-  it("a node whose berthd dies is unhealthy at once, leaves after its lease's TTL, and new containers avoid it", async () => {
-    const victim = nodes[2]!;
-    await victim.daemon.kill9();
-    // The agent stops heart-beating when its engine is down: the entry expires after the TTL.
-    victim.registration!.suspend();
-    await waitFor('node3 unhealthy or gone', async () => (!(await healthyNodes(manager)).includes('node3') ? true : undefined), 15_000);
-    const placed = new Set<string>();
-    for (let i = 0; i < 4; i++) {
-      const c = await create(manager, {});
-      assert.equal(c.status, 201, c.message);
-      placed.add(c.node!);
-    }
-    assert.ok(!placed.has('node3'));
-    await waitFor('node3 removed after the TTL', async () => {
-      const s = await status(manager);
-      return s.some(([k, v]) => k === 'Nodes' && v === '2') ? true : undefined;
-    }, (TTL + 10) * 1000);
-    await removeAll(manager);
-    await victim.daemon.start();
-    await victim.registration!.update(victim.entry);
-    await waitFor('node3 back', async () => ((await healthyNodes(manager)).includes('node3') ? true : undefined), 20_000);
-  });
-
   it('unreachable etcd: a manager still starts, answers 503 naming the problem, logs the error and keeps retrying', async () => {
     const port = await freePort();
     const lonely = await startManager(dir, 'noetcd', [`etcd://127.0.0.1:${port}/nothing`]);
@@ -262,31 +161,5 @@ describe('cluster manager', () => {
     assert.match(lonely.log(), /discovery|etcd/i);
     assert.equal((await lonely.api('GET', '/_ping')).status, 200);
     await lonely.stop();
-  });
-
-  it('replication: the backup forwards to the primary and takes over when it dies', async () => {
-    const [p1, p2] = [await freePort(), await freePort()];
-    const url = etcd.url('clustertest');
-    const first = await startManager(dir, 'ha1', ['--replication', '--replication-ttl', '2s', '--advertise', `127.0.0.1:${p1}`, url], `tcp://127.0.0.1:${p1}`);
-    managers.push(first);
-    await waitFor('first is primary', async () => ((await status(first)).some(([k, v]) => k === 'Role' && v === 'primary') ? true : undefined));
-    const second = await startManager(dir, 'ha2', ['--replication', '--replication-ttl', '2s', '--advertise', `127.0.0.1:${p2}`, url], `tcp://127.0.0.1:${p2}`);
-    managers.push(second);
-    await waitFor('second is a replica of first', async () => {
-      const s = await status(second);
-      return s.some(([k, v]) => k === 'Role' && v === 'replica') && s.some(([k, v]) => k === 'Primary' && v === `127.0.0.1:${p1}`) ? true : undefined;
-    });
-    const viaBackup = await docker(second.host, ['run', '-d', '--name', 'ha-web', 'busybox', 'sleep', '600']);
-    assert.equal(viaBackup.code, 0, describeResult('docker run via backup', viaBackup));
-    await first.kill9();
-    const t0 = Date.now();
-    await waitFor('second becomes primary', async () => ((await status(second)).some(([k, v]) => k === 'Role' && v === 'primary') ? true : undefined), 20_000);
-    const took = Date.now() - t0;
-    assert.ok(took < 10_000, `failover took ${took} ms`);
-    const ps = await docker(second.host, ['ps', '--format', '{{.Names}}']);
-    assert.match(ps.stdout, /\/ha-web$/m, describeResult('docker ps after failover', ps));
-    const rm = await docker(second.host, ['rm', '-f', 'ha-web']);
-    assert.equal(rm.code, 0, describeResult('docker rm after failover', rm));
-    await hostRequest(second.host, 'GET', '/_ping');
   });
 });

@@ -23,6 +23,7 @@ import { registryFigures } from './registry.js';
 import { schedulerFigures } from './scheduler.js';
 import { clusterFigures } from './cluster.js';
 import { overlayFigures } from './overlay.js';
+import { servicesFigures } from './services.js';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 15));
 const WARMUPS = 2;
@@ -177,6 +178,8 @@ async function main(): Promise<number> {
     rows.push(...schedulerFigures(RUNS));
     process.stderr.write('bench: cluster manager figures ...\n');
     rows.push(...(await clusterFigures(RUNS)));
+    process.stderr.write('bench: services figures (3 nodes, etcd, manager) ...\n');
+    rows.push(...(await servicesFigures(RUNS)));
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);
     problems.push(firstLine(e));

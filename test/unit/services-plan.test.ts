@@ -202,8 +202,14 @@ test('rolling update, stop-first, parallelism 2: never fewer than 4 of 6 running
   svc.UpdateStatus = { State: 'updating', StartedAt: new Date(w.now).toISOString() };
   let min = 6;
   for (let i = 0; i < 30; i++) {
+    const live = new Set([...w.containers.values()].map((c) => c.taskId));
     const p = w.tick(1000);
     assert.ok(p.stops.length <= 2, `at most 2 stopped per round, got ${p.stops.length}`);
+    for (const st of p.starts) {
+      const slot = w.tasks.get(st.taskId)!.Slot;
+      const other = [...w.tasks.values()].find((t) => t.Slot === slot && t.ID !== st.taskId && live.has(t.ID));
+      assert.equal(other, undefined, `slot ${slot} started a replacement while its old container still ran`);
+    }
     min = Math.min(min, w.running(svc.ID).length);
     if (w.services[0]!.UpdateStatus?.State === 'completed') break;
   }
@@ -304,7 +310,7 @@ test('an unhealthy container fails its task and is replaced', () => {
   w.converge(2);
   const [t] = w.running(svc.ID);
   w.containers.get(`c-${t!.ID}`)!.health = 'unhealthy';
-  w.converge(2);
+  w.converge(3);
   assert.equal(w.tasks.get(t!.ID)!.Status.State, 'failed');
   assert.equal(w.running(svc.ID).length, 1);
   assert.notEqual(w.running(svc.ID)[0]!.ID, t!.ID);

@@ -134,7 +134,7 @@ export function plan(input: PlanInput): Plan {
 
   for (const task of [...work.tasks.values()]) observeTask(work, task, nodes, byTask, input.observedAt, services);
 
-  for (const service of input.services) reconcileService(work, service, input, nodes);
+  for (const service of input.services) reconcileService(work, service, input, nodes, byTask);
 
   // Tasks that should no longer run (this round's decisions included): stop their containers.
   for (const task of work.tasks.values()) {
@@ -267,7 +267,7 @@ function restartAllowed(service: ServiceRecord, task: TaskRecord): boolean {
   return rp.maxAttempts === 0 || task.Attempt < rp.maxAttempts;
 }
 
-function reconcileService(work: Work, service: ServiceRecord, input: PlanInput, nodes: Map<string, NodeView>): void {
+function reconcileService(work: Work, service: ServiceRecord, input: PlanInput, nodes: Map<string, NodeView>, byTask: Map<string, ObservedContainer>): void {
   const { now } = work;
   const hash = specHash(service.Spec);
   const global = isGlobal(service.Spec);
@@ -342,9 +342,24 @@ function reconcileService(work: Work, service: ServiceRecord, input: PlanInput, 
     }
   }
 
+  // A slot runs one container at a time: a replacement (stop-first update, drain, restart)
+  // waits until the container of the task it replaces has stopped. Start-first updates keep
+  // the old task desired-running, so they are not held back here.
+  const slotKey = (t: TaskRecord) => (global ? `node:${t.NodeID ?? ''}` : `slot:${t.Slot ?? 0}`);
+  const busy = new Set<string>();
+  for (const t of work.tasks.values()) {
+    if (t.ServiceID !== service.ID || t.DesiredState === 'running') continue;
+    const c = byTask.get(t.ID);
+    if (c && LIVE_CONTAINER.has(c.state) && nodes.get(c.nodeId)?.reachable) busy.add(slotKey(t));
+  }
+
   // Place what waits for a node; start what has one but no container yet.
   for (const t of [...work.tasks.values()]) {
     if (t.ServiceID !== service.ID || t.DesiredState !== 'running') continue;
+    if (busy.has(slotKey(t)) && (t.Status.State === 'new' || t.Status.State === 'pending' || t.Status.State === 'assigned')) {
+      if (t.Status.State !== 'assigned') work.setState(t, 'pending', 'waiting for the task it replaces to stop');
+      continue;
+    }
     if (t.NotBefore !== undefined && t.NotBefore > now) {
       work.setState(t, 'pending', 'restart delayed');
       continue;

@@ -3,9 +3,9 @@
  * addon in native/seqpacket.c (node's net module cannot open this socket type). Each packet
  * arrives whole, in order; sends are queued and retried while the socket buffer is full.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemError } from '../util/errors.js';
 
@@ -17,6 +17,8 @@ interface Addon {
 }
 
 const EAGAIN = 11;
+/** sizeof(sockaddr_un.sun_path), including the terminating NUL. */
+const SUN_PATH_MAX = 108;
 /** Largest packet sent at once: conmon reads stdin packets into a buffer of this order. */
 const SEND_CHUNK = 4096;
 const RETRY_MS = 5;
@@ -61,11 +63,24 @@ export class SeqpacketSocket {
   static connect(path: string, handlers: SeqpacketHandlers): SeqpacketSocket {
     const lib = loadAddon();
     const socket = new SeqpacketSocket(lib);
-    socket.handle = lib.open(path, handlers.onPacket, (errno) => {
-      if (socket.ended) return;
-      socket.ended = true;
-      handlers.onEnd(errno);
-    });
+    const open = (target: string): object =>
+      lib.open(target, handlers.onPacket, (errno) => {
+        if (socket.ended) return;
+        socket.ended = true;
+        handlers.onEnd(errno);
+      });
+    if (Buffer.byteLength(path) < SUN_PATH_MAX) {
+      socket.handle = open(path);
+      return socket;
+    }
+    // sun_path holds 108 bytes; a deep exec-root makes conmon's attach socket path longer.
+    // conmon binds it through its directory's /proc/self/fd entry; connect the same way.
+    const dirFd = openSync(dirname(path), 'r');
+    try {
+      socket.handle = open(`/proc/self/fd/${dirFd}/${basename(path)}`);
+    } finally {
+      closeSync(dirFd);
+    }
     return socket;
   }
 

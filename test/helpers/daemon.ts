@@ -18,6 +18,8 @@ export interface DaemonOptions {
   args?: string[];
   /** How long to wait for GET /_ping to answer. */
   startTimeoutMs?: number;
+  /** The exec-root's directory name inside the temp dir (a long one tests path-length limits). */
+  execRootName?: string;
   /** Run berthd inside this named network namespace (/run/netns/NAME) via nsenter --net. */
   netns?: string;
 }
@@ -129,7 +131,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
 
   const dir = mkdtempSync(join(tmpdir(), 'berth-test-'));
   const dataRoot = join(dir, 'data');
-  const execRoot = join(dir, 'exec');
+  const execRoot = join(dir, options.execRootName ?? 'exec');
   const socket = join(dir, 'berth.sock');
   const pidfile = join(dir, 'berthd.pid');
   const logPath = join(dir, 'berthd.log');

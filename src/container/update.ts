@@ -29,9 +29,25 @@ function readRestartPolicy(raw: unknown, record: ContainerRecord): RestartPolicy
   return { Name: name as RestartPolicy['Name'], MaximumRetryCount: max };
 }
 
-export async function updateContainer(record: ContainerRecord, body: Record<string, unknown>, options: UpdateOptions): Promise<string[]> {
+/**
+ * The fields an update body really changes. The docker CLI sends every resource field, the ones
+ * the user didn't give as 0 or "", and dockerd (Container.UpdateContainer) reads 0/"" as
+ * "unchanged"; so does berth. PidsLimit is a pointer there: absent/null is unchanged, and any
+ * value <= 0 means unlimited (dockerd's update route turns 0 and negatives into unlimited).
+ */
+function changedFields(body: Record<string, unknown>): Record<string, unknown> {
   const given: Record<string, unknown> = {};
-  for (const field of UPDATABLE_FIELDS) if (body[field] !== undefined && body[field] !== null) given[field] = body[field];
+  for (const field of UPDATABLE_FIELDS) {
+    const value = body[field];
+    if (value === undefined || value === null || value === 0 || value === '') continue;
+    given[field] = field === 'PidsLimit' && typeof value === 'number' && value < 0 ? -1 : value;
+  }
+  if (body.PidsLimit === 0) given.PidsLimit = -1;
+  return given;
+}
+
+export async function updateContainer(record: ContainerRecord, body: Record<string, unknown>, options: UpdateOptions): Promise<string[]> {
+  const given = changedFields(body);
   const current = normalizeResources(readResources(record.hostConfig));
   const next = normalizeResources(readResources(given, current));
   // dockerd: a new memory limit above the swap limit already set needs the swap updated too.
@@ -49,6 +65,9 @@ export async function updateContainer(record: ContainerRecord, body: Record<stri
     }
   }
   Object.assign(record.hostConfig, next);
+  // Unlimited is -1 for runc (it writes "max"); dockerd records it as 0, which a later start
+  // reads as "no limit" too.
+  if (given.PidsLimit === -1) record.hostConfig.PidsLimit = 0;
   if (policy) record.hostConfig.RestartPolicy = policy;
   return warnings;
 }

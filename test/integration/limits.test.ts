@@ -95,6 +95,49 @@ describe('resource limits', { timeout: 600_000 }, () => {
     expectOk('rm -f', await d.berth(['rm', '-f', id]));
   });
 
+  it('update changes only the limits it is given (berth and docker CLI); they survive stop/start', T, async () => {
+    const id = expectOk('run -d', await d.berth(['run', '-d', '-m', '64m', '--cpus', '0.5', '--pids-limit', '50', 'busybox', 'sleep', '300'])).trim();
+    // The docker CLI and berth send every field, unset ones as 0: those must stay as they were.
+    expectOk('update -m', await d.berth(['update', '-m', '80m', id]));
+    let info = await inspect(id);
+    assert.equal(info.HostConfig.Memory, 80 << 20);
+    assert.equal(info.HostConfig.NanoCpus, 500_000_000);
+    assert.equal(info.HostConfig.PidsLimit, 50);
+    assert.equal(info.HostConfig.MemorySwap, 128 << 20);
+    const dr = await d.docker(['update', '--restart', 'no', id]);
+    assert.equal(dr.code, 0, describeResult('docker update --restart no', dr));
+    const dc = await d.docker(['update', '--cpu-shares', '256', id]);
+    assert.equal(dc.code, 0, describeResult('docker update --cpu-shares', dc));
+    info = await inspect(id);
+    assert.equal(info.HostConfig.Memory, 80 << 20);
+    assert.equal(info.HostConfig.NanoCpus, 500_000_000);
+    assert.equal(info.HostConfig.PidsLimit, 50);
+    assert.equal(info.HostConfig.CpuShares, 256);
+    assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(80 << 20));
+    assert.equal(cgroupFile('cpu', id, 'cpu.cfs_quota_us'), '50000');
+    assert.equal(cgroupFile('pids', id, 'pids.max'), '50');
+
+    // A stopped container starts with the recorded limits.
+    expectOk('stop', await d.berth(['stop', '-t', '0', id]));
+    expectOk('start', await d.berth(['start', id]));
+    assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(80 << 20));
+    assert.equal(cgroupFile('cpu', id, 'cpu.cfs_quota_us'), '50000');
+    assert.equal(cgroupFile('cpu', id, 'cpu.shares'), '256');
+    assert.equal(cgroupFile('pids', id, 'pids.max'), '50');
+
+    // --pids-limit -1 (or 0) lifts the limit, as dockerd's update does; the rest stays.
+    const dp = await d.docker(['update', '--pids-limit', '-1', id]);
+    assert.equal(dp.code, 0, describeResult('docker update --pids-limit -1', dp));
+    assert.equal(cgroupFile('pids', id, 'pids.max'), 'max');
+    info = await inspect(id);
+    assert.equal(info.HostConfig.PidsLimit, 0);
+    assert.equal(info.HostConfig.Memory, 80 << 20);
+    expectOk('restart', await d.berth(['restart', '-t', '0', id]));
+    assert.equal(cgroupFile('pids', id, 'pids.max'), 'max');
+    assert.equal(cgroupFile('memory', id, 'memory.limit_in_bytes'), String(80 << 20));
+    expectOk('rm -f', await d.berth(['rm', '-f', id]));
+  });
+
   it('applies --ulimit inside and refuses limits above the host hard limit with 400', T, async () => {
     const r = await d.berth(['run', '--rm', '--ulimit', 'nofile=1024:2048', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']);
     assert.equal(r.code, 0, describeResult('run --ulimit', r));

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { chainIds } from '../snapshot/chain.js';
 import { familiarName, familiarString, fullName, type ImageReference } from '../image/reference.js';
-import { invalidParameter, notFound, systemError } from '../util/errors.js';
+import { BerthError, invalidParameter, notFound, systemError } from '../util/errors.js';
 import type { AuthConfig } from './auth.js';
 import { endpointsFor, isEndpointFailure } from './endpoints.js';
 import type { LayerDigests } from './layer-digests.js';
@@ -55,8 +55,19 @@ function checkDescriptor(value: unknown, where: string): Descriptor {
   return d as Descriptor;
 }
 
+interface Connection {
+  client: RegistryClient;
+  manifest: { bytes: Buffer; mediaType: string };
+}
+
 /** Opens a client on the first endpoint that answers (mirrors first for Docker Hub names). */
-async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, reference: string): Promise<{ client: RegistryClient; manifest: { bytes: Buffer; mediaType: string } }> {
+async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, reference: string): Promise<Connection>;
+/**
+ * With `manifestOptional`, an endpoint that answers but lacks the manifest still yields its
+ * client (pull -a of a repository without "latest" lists tags through the endpoint that spoke).
+ */
+async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, reference: string, manifestOptional: true): Promise<Partial<Connection> & { client: RegistryClient }>;
+async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, reference: string, manifestOptional = false): Promise<Partial<Connection> & { client: RegistryClient }> {
   const endpoints = endpointsFor(ref.domain, deps.config);
   let lastError: unknown;
   for (const endpoint of endpoints) {
@@ -66,6 +77,7 @@ async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, re
       return { client, manifest };
     } catch (err) {
       lastError = err;
+      if (manifestOptional && !endpoint.mirror && (err as { kind?: string }).kind === 'notFound') return { client };
       // A mirror that lacks the image, or an endpoint that does not speak to us: try the next.
       if (endpoint.mirror || isEndpointFailure(err)) continue;
       throw err;
@@ -77,20 +89,44 @@ async function connect(deps: PullDeps, ref: ImageReference, auth: AuthConfig, re
   throw lastError;
 }
 
+/**
+ * A registry's "not there" answers in moby's words (translatePullError): the reference as the
+ * user wrote it (registry host included), then the registry's own "code: message".
+ */
+export function translatePullError(err: unknown, ref: ImageReference): unknown {
+  if (!(err instanceof RegistryResponseError)) return err;
+  const code = err.codes[0];
+  if (code === 'MANIFEST_UNKNOWN' || (err.status === 404 && code === undefined)) {
+    return new BerthError('notFound', `manifest for ${familiarString(ref)} not found: ${code ? err.detail : 'manifest unknown: manifest unknown'}`);
+  }
+  if (code === 'NAME_UNKNOWN') return new BerthError('notFound', `repository ${familiarName(ref)} not found: ${err.detail}`);
+  if (code === 'DENIED') {
+    return new BerthError('notFound', `pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${err.detail}`);
+  }
+  return err;
+}
+
 export async function pull(deps: PullDeps, req: PullRequest, progress: ProgressStream): Promise<void> {
+  try {
+    await pullAll(deps, req, progress);
+  } catch (err) {
+    throw translatePullError(err, req.ref);
+  }
+}
+
+async function pullAll(deps: PullDeps, req: PullRequest, progress: ProgressStream): Promise<void> {
   const ref = req.ref;
   if (req.allTags) {
-    const { client } = await connect(deps, ref, req.auth, 'latest').catch(async (err: unknown) => {
-      // The repository may have no "latest": connect through the tags list instead.
-      if (err instanceof RegistryResponseError || (err as { kind?: string }).kind === 'notFound') {
-        const endpoints = endpointsFor(ref.domain, deps.config);
-        return { client: new RegistryClient(endpoints.at(-1)!, ref.path, req.auth, ['pull']) };
-      }
-      throw err;
-    });
+    // The repository may have no "latest": the endpoint that answered still lists the tags.
+    const { client } = await connect(deps, ref, req.auth, 'latest', true);
     const tags = await client.tags();
     if (tags.length === 0) throw notFound(`no tags found for ${familiarName(ref)}`);
-    for (const tag of tags) await pullOne(deps, { ...req, ref: { domain: ref.domain, path: ref.path, tag } }, progress);
+    for (const tag of tags) {
+      const tagRef: ImageReference = { domain: ref.domain, path: ref.path, tag };
+      await pullOne(deps, { ...req, ref: tagRef }, progress).catch((err: unknown) => {
+        throw translatePullError(err, tagRef);
+      });
+    }
     progress.status(`Status: Downloaded newer image${tags.length > 1 ? 's' : ''} for ${familiarName(ref)}`);
     return;
   }

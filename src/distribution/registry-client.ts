@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { BerthError, notFound, systemError } from '../util/errors.js';
+import { BerthError, systemError } from '../util/errors.js';
 import { basicHeader, parseChallenge, type AuthConfig, type Challenge } from './auth.js';
 import { httpRequest, readBody } from './http.js';
 
@@ -29,6 +29,8 @@ export class RegistryResponseError extends BerthError {
     readonly status: number,
     readonly codes: string[],
     message: string,
+    /** The registry's own words ("manifest unknown: manifest unknown"), without the request. */
+    readonly detail = message,
   ) {
     super(status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'notFound' : status === 400 ? 'invalidParameter' : 'system', message);
   }
@@ -47,7 +49,7 @@ async function responseError(res: IncomingMessage, what: string): Promise<Regist
     detail = text.trim().slice(0, 200);
   }
   if (!detail) detail = `${status} ${res.statusMessage ?? ''}`.trim();
-  return new RegistryResponseError(status, codes, `${what}: ${detail}`);
+  return new RegistryResponseError(status, codes, `${what}: ${detail}`, detail);
 }
 
 export interface RequestOptions {
@@ -100,7 +102,7 @@ export class RegistryClient {
     if (!challenge) throw new RegistryResponseError(401, ['UNAUTHORIZED'], `${this.endpoint.base}: unauthorized: authentication required`);
     if (challenge.scheme === 'basic') {
       const header = basicHeader(this.auth);
-      if (!header) throw new RegistryResponseError(401, ['UNAUTHORIZED'], 'unauthorized: authentication required (no credentials; run berth login)');
+      if (!header) throw new RegistryResponseError(401, ['UNAUTHORIZED'], 'unauthorized: authentication required');
       this.authHeader = header;
       return;
     }
@@ -129,13 +131,8 @@ export class RegistryClient {
 
   /** The manifest's bytes, media type and the digest the registry names. */
   async getManifest(reference: string): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
-    let res: IncomingMessage;
-    try {
-      res = await this.request('GET', `${this.repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
-    } catch (err) {
-      if (err instanceof RegistryResponseError && err.status === 404) throw notFound(`manifest for ${this.repo}:${reference} not found: manifest unknown: manifest unknown`);
-      throw err;
-    }
+    // A 404 stays a RegistryResponseError: the caller words it with the reference the user gave.
+    const res = await this.request('GET', `${this.repo}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
     const bytes = await readBody(res, 8 * 1024 * 1024);
     return { bytes, mediaType: String(res.headers['content-type'] ?? '').split(';')[0]!.trim(), digest: res.headers['docker-content-digest'] as string | undefined };
   }

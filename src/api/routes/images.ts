@@ -163,9 +163,14 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
       Tags: null as string[] | null,
     }));
     rows.reverse();
-    if (rows.length > 0) {
-      rows[0]!.Id = image.id;
-      rows[0]!.Tags = image.repoTags;
+    // As moby does: newest row first, each row takes the next image up the parent chain (a
+    // classic build leaves one image per step), so steps whose images exist show their IDs.
+    let current: typeof image | undefined = image;
+    for (const row of rows) {
+      if (!current) break;
+      row.Id = current.id;
+      row.Tags = current.repoTags.length > 0 ? current.repoTags : null;
+      current = current.parent ? images.tryResolve(current.parent) : undefined;
     }
     sendJson(res, 200, rows);
   });

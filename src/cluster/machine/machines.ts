@@ -27,6 +27,7 @@ import {
 import { createSshMachine, removeSshMachine, sshCommand, sshState, startSshEngine, stopSshEngine, validateSshOptions, type SshCreateOptions } from './ssh-driver.js';
 import { MachineStore, storagePath, validateMachineName, type DriverName, type MachineConfig } from './store.js';
 import { withStoreLock } from './lock.js';
+import { ensureMachineBridge } from '../../sys/machine-host.js';
 
 export type MachineState = 'Running' | 'Stopped' | 'Error';
 
@@ -105,6 +106,10 @@ export class Machines {
       const storeCerts = await withStoreLock(this.store.root, () => ensureStoreCerts(this.store.certDir));
       if (driver === 'netns') {
         const prefix = Number(config.netns!.subnet.split('/')[1]);
+        // The bridge appears under the store's lock: a concurrent create's address check then
+        // sees either no bridge or a finished one with its route, never a route on a bridge that
+        // is not there yet (which it refused as an overlapping host route).
+        await withStoreLock(this.store.root, () => ensureMachineBridge(config.netns!.bridge, `${config.netns!.gateway}/${prefix}`));
         await createMachineCerts(storeCerts, this.store.machineDir(config.name), config.name, config.ip);
         await writeDaemonJson(this.store, config);
         await createNetwork(config.netns!, config.ip, prefix);

@@ -27,18 +27,21 @@ const common = {
   // Bundled CommonJS deps (tar-stream) need require() inside an ESM bundle.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
 };
-// The SOCK_SEQPACKET client for conmon's attach socket (see native/seqpacket.c). Compiled with
+// The native addons (see native/*.c). Compiled with
 // the C compiler against the headers that ship with this node; one file, no node-gyp project.
 const nodeInclude = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>
   existsSync(join(d, 'node_api.h')),
 );
 if (!nodeInclude) throw new Error('node headers (node_api.h) not found next to this node; install the nodejs headers');
 mkdirSync(join(dist, 'native'), { recursive: true });
-execFileSync(
-  process.env.CC ?? 'cc',
-  ['-shared', '-fPIC', '-O2', '-Wall', `-I${nodeInclude}`, '-DNODE_GYP_MODULE_NAME=seqpacket', '-o', join(dist, 'native', 'seqpacket.node'), join(root, 'native', 'seqpacket.c')],
-  { stdio: 'inherit' },
-);
+// seqpacket: conmon's attach socket; sysmount: mount(2)/umount2(2) for container overlays.
+for (const name of ['seqpacket', 'sysmount']) {
+  execFileSync(
+    process.env.CC ?? 'cc',
+    ['-shared', '-fPIC', '-O2', '-Wall', `-I${nodeInclude}`, `-DNODE_GYP_MODULE_NAME=${name}`, '-o', join(dist, 'native', `${name}.node`), join(root, 'native', `${name}.c`)],
+    { stdio: 'inherit' },
+  );
+}
 // Code splitting keeps each command's dependencies (compose's schema validator, the builder,
 // registry code) in chunks that load only when that command runs, so `berth ps` parses a small
 // entry file rather than the whole CLI.

@@ -1,10 +1,13 @@
 /**
  * Filesystem operations Node cannot do by itself (device nodes, arbitrary xattrs, mounts),
- * done by spawning the standard tools. Kept tiny so callers never build command lines.
+ * done by spawning the standard tools, or for the overlay mounts on every container start and
+ * exit, by mount(2)/umount2(2) through a small native addon. Kept tiny so callers never build
+ * command lines.
  */
 import { readFile } from 'node:fs/promises';
 import { execTool, execToolChecked } from './exec.js';
-import { systemError } from '../util/errors.js';
+import { errorMessage, isErrno, systemError } from '../util/errors.js';
+import { findAddon } from './addon.js';
 
 export type DeviceKind = 'char' | 'block' | 'fifo';
 
@@ -57,21 +60,64 @@ export function overlayMountData(options: OverlayMountOptions): string {
   return `lowerdir=${options.lowerDirs.join(':')},upperdir=${options.upperDir},workdir=${options.workDir}`;
 }
 
+interface SysmountAddon {
+  mount(source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
+  umount2(target: string, flags: number): Promise<void>;
+}
+
+let sysmount: SysmountAddon | null | undefined;
+
+/** The mount(2) addon (native/sysmount.c); null when it was not built, and tools are spawned instead. */
+function sysmountAddon(): SysmountAddon | null {
+  if (sysmount === undefined) sysmount = findAddon<SysmountAddon>('sysmount') ?? null;
+  return sysmount;
+}
+
+const MNT_DETACH = 2;
+
 export async function mountOverlay(options: OverlayMountOptions): Promise<void> {
   const data = overlayMountData(options);
   if (data.length > MOUNT_DATA_MAX) {
     throw systemError(`overlay mount options are ${data.length} bytes, more than the kernel's ${MOUNT_DATA_MAX}-byte limit (too many layers)`);
   }
-  await execToolChecked('mount', ['-t', 'overlay', 'overlay', '-o', data, options.target], options.cwd ? { cwd: options.cwd } : {});
+  const addon = sysmountAddon();
+  // Relative lowerdirs are resolved against the caller's working directory, which only a
+  // process of its own can have: that (rare, many-layer) case keeps spawning mount(8).
+  if (addon && !options.cwd) {
+    try {
+      await addon.mount('overlay', options.target, 'overlay', 0, data);
+    } catch (err) {
+      throw systemError(`mount overlay on ${options.target}: ${errorMessage(err)}`);
+    }
+    return;
+  }
+  await execToolChecked('/bin/mount', ['-t', 'overlay', 'overlay', '-o', data, options.target], options.cwd ? { cwd: options.cwd } : {});
 }
 
 /** Unmounts `target`; a busy mount is detached lazily, as docker does for overlay. */
 export async function unmount(target: string): Promise<void> {
-  const result = await execTool('umount', [target]);
+  const addon = sysmountAddon();
+  if (addon) {
+    try {
+      await addon.umount2(target, 0);
+      return;
+    } catch (err) {
+      // EINVAL: not a mount point (any more); ENOENT: the directory is gone. Both mean unmounted.
+      if (isErrno(err, 'EINVAL') || isErrno(err, 'ENOENT')) return;
+      if (!isErrno(err, 'EBUSY')) throw systemError(`umount ${target}: ${errorMessage(err)}`);
+    }
+    try {
+      await addon.umount2(target, MNT_DETACH);
+    } catch (err) {
+      throw systemError(`umount -l ${target}: ${errorMessage(err)}`);
+    }
+    return;
+  }
+  const result = await execTool('/bin/umount', [target]);
   if (result.code === 0) return;
   if (/not mounted/i.test(result.stderr)) return;
   if (/busy/i.test(result.stderr)) {
-    await execToolChecked('umount', ['-l', target]);
+    await execToolChecked('/bin/umount', ['-l', target]);
     return;
   }
   throw systemError(`umount ${target}: ${result.stderr.trim()}`);

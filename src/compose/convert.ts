@@ -28,6 +28,7 @@ export interface ComposeHostConfig extends HostConfig {
   Memory?: number;
   NanoCpus?: number;
   Init?: boolean;
+  LogConfig?: { Type: string; Config: Record<string, string> };
   Privileged?: boolean;
 }
 
@@ -137,6 +138,7 @@ export function containerPlan(project: Project, svc: Service, opts: ConvertOptio
   if (svc.limits.memory !== undefined) host.Memory = svc.limits.memory;
   if (svc.limits.cpus !== undefined) host.NanoCpus = Math.round(svc.limits.cpus * 1e9);
   if (svc.init !== undefined) host.Init = svc.init;
+  if (svc.logging) host.LogConfig = { Type: svc.logging.driver ?? '', Config: svc.logging.options ?? {} };
   if (svc.privileged) host.Privileged = true;
 
   const nets = Object.keys(svc.networks);

@@ -84,6 +84,8 @@ export interface Service {
   working_dir?: string;
   hostname?: string;
   init?: boolean;
+  /** HostConfig.LogConfig: driver "" means the daemon's default. */
+  logging?: { driver?: string; options?: Record<string, string> };
   stop_signal?: string;
   /** Seconds. */
   stop_grace_period?: number;

@@ -341,6 +341,12 @@ class ServiceNormalizer {
       if (r[k] !== undefined) svc[k] = String(r[k]);
     }
     if (r.init !== undefined) svc.init = r.init === true;
+    if (r.logging !== undefined && r.logging !== null) {
+      const logging = r.logging as { driver?: unknown; options?: Record<string, unknown> | null };
+      svc.logging = {};
+      if (logging.driver !== undefined) svc.logging.driver = String(logging.driver);
+      if (logging.options) svc.logging.options = Object.fromEntries(Object.entries(logging.options).map(([k, v]) => [k, String(v)]));
+    }
     if (r.stop_grace_period !== undefined) {
       const secs = parseDuration(r.stop_grace_period as string);
       if (Number.isNaN(secs)) this.fail('stop_grace_period', `invalid duration "${String(r.stop_grace_period)}"`);

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { DetachScanner } from '../util/detach-keys.js';
 import { SeqpacketSocket } from '../sys/seqpacket.js';
 import { LogReader, frame } from './logs.js';
+import { logDriverOf } from './logconfig.js';
 import { isActive, type ContainerRecord } from './model.js';
 import type { ContainerHook } from './manager.js';
 
@@ -154,7 +155,7 @@ export class AttachService implements ContainerHook {
   /** Runs one attach to its end. The caller has written the 101/200 answer already. */
   async attach(record: ContainerRecord, client: Duplex, options: AttachOptions): Promise<AttachEnd> {
     const tty = record.config.Tty === true;
-    if (options.logs) {
+    if (options.logs && logDriverOf(record.hostConfig) !== 'none') {
       const reader = new LogReader(record.logPath, 0);
       for await (const entry of reader.entries(false)) {
         if ((entry.stream === 'stdout' && options.stdout) || (entry.stream === 'stderr' && options.stderr)) {

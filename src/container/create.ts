@@ -5,6 +5,7 @@
 import { invalidParameter } from '../util/errors.js';
 import type { ImageRecord } from '../image/types.js';
 import type { ContainerConfig, HostConfig, RestartPolicy } from './model.js';
+import { parseLogConfig } from './logconfig.js';
 import {
   optionalBool,
   optionalInt,
@@ -121,5 +122,6 @@ function parseHostConfig(raw: Record<string, unknown>): HostConfig {
     CapAdd: optionalStringArray(raw, 'CapAdd', 'HostConfig.CapAdd') ?? null,
     CapDrop: optionalStringArray(raw, 'CapDrop', 'HostConfig.CapDrop') ?? null,
     ShmSize: optionalInt(raw, 'ShmSize', 'HostConfig.ShmSize') ?? 67108864,
+    LogConfig: parseLogConfig(raw.LogConfig),
   };
 }

@@ -17,6 +17,7 @@ import { RestartScheduler, shouldRestartAfterExit, shouldRestartOnDaemonStart } 
 import { HealthMonitor, type Probe } from './health.js';
 import { checkHostConfig, hostLimits, runtimeLimits, type HostLimits } from './resources.js';
 import { updateContainer } from './update.js';
+import { logDriverOf } from './logconfig.js';
 
 export interface EventSink {
   publish(type: 'container', action: string, id: string, attributes?: Record<string, string>): void;
@@ -284,6 +285,7 @@ export class ContainerManager {
         bundleDir,
         spec,
         logPath: record.logPath,
+        noLog: logDriverOf(record.hostConfig) === 'none',
         tty: record.config.Tty === true,
         openStdin: record.config.OpenStdin === true,
         // docker closes a container's stdin when its attached client's input ends only for

@@ -6,6 +6,7 @@ import { mountView } from '../volume/mount-spec.js';
 import { humanDuration } from '../util/units.js';
 import type { ContainerLayer } from '../snapshot/types.js';
 import { ZERO_TIME, type ContainerRecord } from './model.js';
+import { logConfigView } from './logconfig.js';
 import { listNetworks, listPorts, networkSettings } from '../network/views.js';
 
 /** `Command` as dockerd builds it: arguments with spaces get single quotes. */
@@ -100,7 +101,7 @@ export function inspectDocument(record: ContainerRecord, layer: ContainerLayer, 
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: null,
-    HostConfig: record.hostConfig,
+    HostConfig: { ...record.hostConfig, LogConfig: logConfigView(record.hostConfig) },
     GraphDriver: {
       Data: {
         LowerDir: lowerDirs.join(':'),

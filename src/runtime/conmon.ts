@@ -15,6 +15,7 @@ export interface MonitorLaunch {
   /** Where runc writes the container's init pid. */
   containerPidFile: string;
   logPath: string;
+  noLog?: boolean;
   exitDir: string;
   persistDir: string;
   socketDir: string;
@@ -40,7 +41,7 @@ export function conmonArgs(l: MonitorLaunch): string[] {
     '-b', l.bundleDir,
     '-p', l.containerPidFile,
     '--conmon-pidfile', l.conmonPidFile,
-    '-l', `k8s-file:${l.logPath}`,
+    '-l', l.noLog ? 'none:' : `k8s-file:${l.logPath}`,
     '--exit-dir', l.exitDir,
     '--persist-dir', l.persistDir,
     '--socket-dir-path', l.socketDir,

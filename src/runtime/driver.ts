@@ -137,6 +137,7 @@ export class RuncDriver implements RuntimeDriver {
         conmonPidFile: join(bundleDir, 'conmon.pid'),
         containerPidFile: join(bundleDir, 'pidfile'),
         logPath: options.logPath,
+        noLog: options.noLog === true,
         exitDir: this.exitDir,
         persistDir,
         socketDir,

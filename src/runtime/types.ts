@@ -81,6 +81,8 @@ export interface CreateOptions {
   spec: object;
   /** Where the monitor writes the container's output (k8s-file format). */
   logPath: string;
+  /** The `none` logging driver: the monitor keeps no log (attach still gets the output). */
+  noLog?: boolean;
   tty: boolean;
   openStdin: boolean;
   /** docker's StdinOnce: close the container's stdin when the first attached client detaches (default true). */

@@ -81,6 +81,10 @@ describe('docker-compose 1.29 against berthd', () => {
     const ps = expectOk('docker-compose ps', await dc(['ps'], 'both'));
     assert.match(ps, /both-web-1 .* Up/);
     assert.match(ps, /both-worker-1 .* Up/);
+    // docker-compose 1.29 skips containers whose HostConfig.LogConfig has no driver.
+    const logs = expectOk('docker-compose logs', await dc(['logs', '--no-color'], 'both'));
+    assert.match(logs, /both-web-1 +\| web-up/);
+    assert.match(logs, /both-worker-1 +\| worker-up/);
     expectOk('docker-compose down', await dc(['down', '-t', '1'], 'both'));
     const left = await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['com.docker.compose.project=both'] }))}`);
     assert.deepEqual(left.json, []);

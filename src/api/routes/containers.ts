@@ -3,7 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { Router } from '../router.js';
 import type { Daemon } from '../../daemon/daemon.js';
 import { readJsonObject, sendJson, sendNoContent, queryBool, queryInt, queryFilters, checkFilterKeys } from '../io.js';
-import { invalidParameter, BerthError } from '../../util/errors.js';
+import { invalidParameter, notImplemented, BerthError } from '../../util/errors.js';
+import { logDriverOf } from '../../container/logconfig.js';
 import { CONTAINER_FILTER_KEYS, filterContainers, matchesLabel } from '../../container/filter.js';
 import { listItem, inspectDocument } from '../../container/views.js';
 import { LogReader, frame, type LogEntry } from '../../container/logs.js';
@@ -202,6 +203,7 @@ export function containerRoutes(router: Router, daemon: Daemon): void {
     const record = containers.store.get(params.id!);
     const options = parseLogOptions(query);
     if (!options.stdout && !options.stderr) throw invalidParameter('Bad parameters: you must choose at least one stream');
+    if (logDriverOf(record.hostConfig) === 'none') throw notImplemented('configured logging driver does not support reading');
     res.writeHead(200, {
       'Content-Type': record.config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream',
     });

@@ -1,0 +1,63 @@
+/**
+ * The real docker CLI against berthd for what docker users rely on beyond the basics: logging
+ * drivers (HostConfig.LogConfig), image references and rmi conflicts, network errors at start,
+ * create + start (-a), OOM kill, pids limit, restart policies.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { importBusybox } from '../helpers/images.js';
+import { dockerBin } from '../helpers/paths.js';
+import { describeResult, expectOk } from '../helpers/exec.js';
+
+const T = { timeout: 120_000 };
+
+describe('docker CLI against berthd: engine extras', { timeout: 900_000, skip: existsSync(dockerBin) ? false : `no docker CLI at ${dockerBin}` }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  const inspect = async (id: string): Promise<Record<string, any>> => {
+    const r = await d.api('GET', `/containers/${id}/json`);
+    assert.equal(r.status, 200, r.text);
+    return r.json as Record<string, any>;
+  };
+
+  it('LogConfig: json-file by default, local and none accepted, unknown drivers refused', T, async () => {
+    const viaDocker = expectOk('docker create', await d.docker(['create', 'busybox', 'true'])).trim();
+    assert.deepEqual((await inspect(viaDocker)).HostConfig.LogConfig, { Type: 'json-file', Config: {} });
+    const viaBerth = expectOk('berth create', await d.berth(['create', 'busybox', 'true'])).trim();
+    assert.deepEqual((await inspect(viaBerth)).HostConfig.LogConfig, { Type: 'json-file', Config: {} });
+    const api = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'] });
+    assert.equal(api.status, 201, api.text);
+    assert.deepEqual((await inspect((api.json as { Id: string }).Id)).HostConfig.LogConfig, { Type: 'json-file', Config: {} });
+
+    const local = await d.docker(['run', '--name', 'log-local', '--log-driver', 'local', '--log-opt', 'max-size=10m', 'busybox', 'echo', 'kept']);
+    assert.equal(local.code, 0, describeResult('docker run --log-driver local', local));
+    assert.deepEqual((await inspect('log-local')).HostConfig.LogConfig, { Type: 'local', Config: { 'max-size': '10m' } });
+    assert.equal(expectOk('docker logs', await d.docker(['logs', 'log-local'])), 'kept\n');
+
+    // none: attached output still arrives, but nothing is kept to read back.
+    const none = await d.docker(['run', '--name', 'log-none', '--log-driver', 'none', 'busybox', 'echo', 'attached']);
+    assert.equal(none.code, 0, describeResult('docker run --log-driver none', none));
+    assert.equal(none.stdout, 'attached\n');
+    assert.deepEqual((await inspect('log-none')).HostConfig.LogConfig, { Type: 'none', Config: {} });
+    const logs = await d.docker(['logs', 'log-none']);
+    assert.notEqual(logs.code, 0);
+    assert.match(logs.stderr, /Error response from daemon: configured logging driver does not support reading/);
+
+    const unknown = await d.docker(['run', '--rm', '--log-driver', 'nosuchdriver', 'busybox', 'true']);
+    assert.equal(unknown.code, 125, describeResult('docker run --log-driver nosuchdriver', unknown));
+    assert.match(unknown.stderr, /Error response from daemon: logger: no log driver named 'nosuchdriver' is registered/);
+    const badOpt = await d.docker(['create', '--log-opt', 'frobnicate=1', 'busybox', 'true']);
+    assert.equal(badOpt.code, 1, describeResult('docker create --log-opt frobnicate=1', badOpt));
+    assert.match(badOpt.stderr, /unknown log opt 'frobnicate' for json-file log driver/);
+    expectOk('rm', await d.docker(['rm', '-f', viaDocker, viaBerth, (api.json as { Id: string }).Id, 'log-local', 'log-none']));
+  });
+});

@@ -49,6 +49,8 @@ interface NodeRuntime {
   events?: { stop(): void };
   eventsRetry?: NodeJS.Timeout;
   gone: boolean;
+  /** The last registration-vs-engine disagreement logged, so it is logged once. */
+  lastMismatch?: string;
 }
 
 export interface NodeRegistryOptions {
@@ -170,6 +172,7 @@ export class NodeRegistry {
       addr: n.addr,
       labels: { ...engineLabels(n.info), ...(n.entry.labels ?? {}) },
       // The engine's own figures win over what an agent registered: an agent may be stale or lie.
+      // The engine's own figures; the registration's are only a fallback before the first refresh.
       totalCpus: n.info?.NCPU ?? n.entry.cpus ?? 0,
       totalMemory: n.info?.MemTotal ?? n.entry.memory ?? 0,
       healthy: n.status === 'healthy' && n.entry.healthy !== false,
@@ -270,6 +273,13 @@ export class NodeRegistry {
         getJson<ImageSummary[]>(node.upstream, '/images/json', REFRESH_TIMEOUT_MS),
       ]);
       if (rt.gone) return;
+      // The scheduler reserves against these totals: a node reporting impossible ones is kept
+      // out (unhealthy, with the reason) rather than attracting every container.
+      const impossible = impossibleResources(info);
+      if (impossible) throw new Error(impossible);
+      const mismatch = registrationMismatch(node.entry, info);
+      if (mismatch && mismatch !== rt.lastMismatch) this.options.log(`node ${node.addr}: ${mismatch}; using the engine's figures`);
+      rt.lastMismatch = mismatch;
       const name = node.entry.name ?? info.Name ?? node.addr;
       const clash = this.nodes().find((n) => n !== node && n.name === name);
       if (clash) {
@@ -403,4 +413,25 @@ export class NodeRegistry {
     if (!again) throw notFound(`No such container: ${ref}`);
     return again;
   }
+}
+
+/** Largest figures taken at face value: beyond them a report is a lie or a bug, not a machine. */
+const MAX_CPUS = 16_384;
+const MAX_MEMORY = 2 ** 52;
+
+/** Why an engine's /info cannot be scheduled against, or undefined when its resources are plausible. */
+export function impossibleResources(info: Pick<SystemInfo, 'NCPU' | 'MemTotal'>): string | undefined {
+  const problems: string[] = [];
+  const { NCPU: cpus, MemTotal: memory } = info;
+  if (cpus === undefined || !Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) problems.push(`NCPU ${String(cpus)}`);
+  if (memory === undefined || !Number.isInteger(memory) || memory < 1 || memory > MAX_MEMORY) problems.push(`MemTotal ${String(memory)}`);
+  return problems.length ? `engine reports impossible resources (${problems.join(', ')})` : undefined;
+}
+
+/** A registration whose resources differ from what the engine itself reports. */
+export function registrationMismatch(entry: NodeEntry, info: Pick<SystemInfo, 'NCPU' | 'MemTotal'>): string | undefined {
+  const problems: string[] = [];
+  if (entry.cpus !== undefined && entry.cpus !== info.NCPU) problems.push(`${entry.cpus} CPUs registered, engine reports ${info.NCPU}`);
+  if (entry.memory !== undefined && entry.memory !== info.MemTotal) problems.push(`${entry.memory} bytes of memory registered, engine reports ${info.MemTotal}`);
+  return problems.length ? `registration disagrees with the engine (${problems.join('; ')})` : undefined;
 }

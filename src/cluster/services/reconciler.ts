@@ -12,6 +12,7 @@ import { errorMessage } from '../../util/errors.js';
 import type { ClusterNode } from '../types.js';
 import { swarmId, type ServicesContext } from './context.js';
 import { makePlacer } from './placer.js';
+import { ServiceNames } from './names.js';
 import { plan, type ContainerRunState, type NodeView, type ObservedContainer, type Plan } from './plan.js';
 import { containerName, taskContainerBody } from './spec.js';
 import { keys, ServiceStore, type Change, type Snapshot } from './store.js';
@@ -111,6 +112,16 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
   let again = false;
   let paused = false;
   let waiters: (() => void)[] = [];
+  let currentCluster: ClusterNode[] = [];
+  const names = new ServiceNames(
+    ctx.store.client,
+    ctx.store.prefix,
+    (nodeId) => {
+      const node = currentCluster.find((n) => n.id === nodeId);
+      return node ? ctx.engine(node.name) : undefined;
+    },
+    ctx.log,
+  );
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -198,6 +209,10 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
     const decided = plan({ now: Date.now(), observedAt, services, tasks, containers, nodes: views, placer, newId: swarmId });
     const committed = await commitPlan(snap, decided);
     execute(snap, decided, committed, cluster, services);
+    currentCluster = cluster;
+    const latest = new Map(tasks.map((t) => [t.ID, t]));
+    for (const t of decided.taskWrites.values()) if (committed.has(t.ServiceID)) latest.set(t.ID, t);
+    await names.sync(services, [...latest.values()]);
   }
 
   /** One transaction per service (its record and its tasks); returns the services whose writes landed. */

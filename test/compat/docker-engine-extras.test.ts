@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { importBusybox } from '../helpers/images.js';
+import { busyboxTar, importBusybox } from '../helpers/images.js';
 import { dockerBin } from '../helpers/paths.js';
 import { describeResult, expectOk } from '../helpers/exec.js';
 
@@ -59,5 +59,36 @@ describe('docker CLI against berthd: engine extras', { timeout: 900_000, skip: e
     assert.equal(badOpt.code, 1, describeResult('docker create --log-opt frobnicate=1', badOpt));
     assert.match(badOpt.stderr, /unknown log opt 'frobnicate' for json-file log driver/);
     expectOk('rm', await d.docker(['rm', '-f', viaDocker, viaBerth, (api.json as { Id: string }).Id, 'log-local', 'log-none']));
+  });
+
+  it('images -f reference narrows RepoTags; rmi of the last tag of a used image is a conflict, other tags just untag', T, async () => {
+    expectOk('docker tag', await d.docker(['tag', 'busybox', 'refs/one:a']));
+    expectOk('docker tag', await d.docker(['tag', 'busybox', 'refs/two:b']));
+    const listed = expectOk('docker images -f', await d.docker(['images', '-f', 'reference=refs/one', '--format', '{{.Repository}}:{{.Tag}}']));
+    assert.equal(listed, 'refs/one:a\n');
+    const api = await d.api('GET', `/images/json?filters=${encodeURIComponent(JSON.stringify({ reference: ['refs/*:*'] }))}`);
+    assert.deepEqual((api.json as Array<{ RepoTags: string[] }>).map((i) => [...i.RepoTags].sort()), [['refs/one:a', 'refs/two:b']]);
+    expectOk('docker rmi', await d.docker(['rmi', 'refs/one:a', 'refs/two:b']));
+
+    const imageId = expectOk('docker import', await d.docker(['import', await busyboxTar(), 'imp:1'])).trim();
+    const user = expectOk('docker create', await d.docker(['create', 'imp:1', 'true'])).trim();
+    const refused = await d.docker(['rmi', 'imp:1']);
+    assert.equal(refused.code, 1, describeResult('docker rmi imp:1', refused));
+    assert.equal(
+      refused.stderr.trim(),
+      `Error response from daemon: conflict: unable to remove repository reference "imp:1" (must force) - container ${user.slice(0, 12)} is using its referenced image ${imageId.slice(7, 19)}`,
+    );
+    // With another tag left, removing one only untags.
+    expectOk('docker tag', await d.docker(['tag', 'imp:1', 'imp:2']));
+    assert.equal(expectOk('docker rmi imp:1', await d.docker(['rmi', 'imp:1'])), 'Untagged: imp:1\n');
+    const last = await d.docker(['rmi', 'imp:2']);
+    assert.equal(last.code, 1, describeResult('docker rmi imp:2', last));
+    assert.match(last.stderr, /unable to remove repository reference "imp:2" \(must force\)/);
+    // By ID: the stopped container is a soft conflict.
+    const byId = await d.docker(['rmi', imageId.slice(7, 19)]);
+    assert.equal(byId.code, 1, describeResult('docker rmi ID', byId));
+    assert.match(byId.stderr, new RegExp(`conflict: unable to delete ${imageId.slice(7, 19)} \\(must be forced\\) - image is being used by stopped container ${user.slice(0, 12)}`));
+    expectOk('docker rm', await d.docker(['rm', user]));
+    assert.match(expectOk('docker rmi imp:2', await d.docker(['rmi', 'imp:2'])), /^Untagged: imp:2\nDeleted: sha256:/);
   });
 });

@@ -15,13 +15,25 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-function matchesReference(image: ImageRecord, pattern: string): boolean {
-  const re = globToRegExp(pattern);
-  return image.repoTags.some((tag) => {
-    const colon = tag.lastIndexOf(':');
-    const name = colon > tag.lastIndexOf('/') ? tag.slice(0, colon) : tag;
-    return re.test(tag) || re.test(name);
-  });
+/**
+ * dockerd's reference filter (reference.FamiliarMatch): a glob against "name:tag" (or
+ * "name@digest") and against the bare name.
+ */
+function refMatches(ref: string, re: RegExp): boolean {
+  const at = ref.indexOf('@');
+  const colon = ref.lastIndexOf(':');
+  const name = at >= 0 ? ref.slice(0, at) : colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
+  return re.test(ref) || re.test(name);
+}
+
+/** The image as the list shows it under reference filters: only the matching tags and digests, as dockerd does; undefined when none match. */
+function narrowToReferences(image: ImageRecord, patterns: string[]): ImageRecord | undefined {
+  const res = patterns.map(globToRegExp);
+  const matches = (ref: string): boolean => res.some((re) => refMatches(ref, re));
+  const repoTags = image.repoTags.filter(matches);
+  const repoDigests = image.repoDigests.filter(matches);
+  if (repoTags.length === 0 && repoDigests.length === 0) return undefined;
+  return { ...image, repoTags, repoDigests };
 }
 
 export function listItem(image: ImageRecord): Record<string, unknown> {
@@ -99,7 +111,7 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
       list = list.filter((i) => i.repoTags.length > 0 || !parents.has(i.id));
     }
     const refs = filters.get('reference');
-    if (refs) list = list.filter((i) => refs.some((p) => matchesReference(i, p)));
+    if (refs) list = list.flatMap((i) => narrowToReferences(i, refs) ?? []);
     const labels = filters.get('label');
     if (labels) list = list.filter((i) => labels.every((l) => matchesLabel(i.config.config?.Labels ?? {}, l)));
     const before = filters.get('before')?.[0];

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { StatusError, type CommandSpec } from '../command.js';
-import { credentialKey, DOCKER_HUB_KEY, saveCredentials } from '../credentials.js';
+import { configPath, credentialKey, DOCKER_HUB_KEY, saveCredentials } from '../credentials.js';
 import { readJson } from '../../client/transport.js';
 
 async function readAllStdin(stdin: NodeJS.ReadableStream): Promise<string> {
@@ -84,6 +84,8 @@ export const command: CommandSpec = {
     });
     const answer = await readJson<{ Status?: string; IdentityToken?: string }>(res);
     await saveCredentials(answer?.IdentityToken ? { username, identitytoken: answer.IdentityToken, serveraddress: key } : { username, password, serveraddress: key });
+    // docker 28's words: config.json is the only store berth writes, so the warning always applies.
+    ctx.stderr.write(`WARNING! Your credentials are stored unencrypted in '${configPath()}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n`);
     ctx.stdout.write(`${answer?.Status ?? 'Login Succeeded'}\n`);
     return 0;
   },

@@ -6,7 +6,7 @@ import { StatusError, type CommandSpec } from '../command.js';
 import { DEFAULT_REGISTRY_CONFIG, readConfigFile, type RegistryConfig } from '../../registry/config.js';
 
 export const serve: CommandSpec = {
-  use: 'registry serve [OPTIONS]',
+  use: 'serve [OPTIONS]',
   short: 'Run an OCI Distribution registry',
   flags: [
     { name: 'config', short: 'c', type: 'string', help: 'JSON config file (keys as the flags: addr, root, htpasswd, token-realm, ...)' },
@@ -56,7 +56,7 @@ export const serve: CommandSpec = {
 };
 
 export const gc: CommandSpec = {
-  use: 'registry gc [OPTIONS]',
+  use: 'gc [OPTIONS]',
   short: 'Delete blobs no manifest references (run with the registry stopped)',
   flags: [
     { name: 'root', type: 'string', help: 'Storage directory', default: DEFAULT_REGISTRY_CONFIG.root },

@@ -4,39 +4,22 @@
  * progress is throttled so a fast transfer does not flood the client.
  */
 import type { Writable } from 'node:stream';
+import { formatProgress, type ProgressDetail } from '../util/json-progress.js';
 
 export interface ProgressLine {
   status?: string;
   id?: string;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: ProgressDetail;
   progress?: string;
   aux?: unknown;
   error?: string;
   errorDetail?: { message: string };
 }
 
-/** docker's HumanSize: decimal units, four significant digits ("772.8kB", "2.829MB"). */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${Number(value.toPrecision(4))}${units[unit]}`;
-}
-
-/** The "[=====>     ]  1.2MB/3.4MB" string docker puts in "progress". */
-export function progressBar(current: number, total: number): string {
-  if (total <= 0) return humanSize(current);
-  const filled = Math.min(50, Math.floor((current / total) * 50));
-  const bar = `[${'='.repeat(filled)}>${' '.repeat(Math.max(0, 50 - filled))}]`;
-  return `${bar} ${humanSize(current).padStart(8)}/${humanSize(total)}`;
-}
-
 export class ProgressStream {
   private readonly lastSent = new Map<string, number>();
+  /** When each layer's transfer began (unix seconds), for docker's time-left estimate. */
+  private readonly transferStart = new Map<string, number>();
   private closed = false;
   /** True once the first line went out (and with it the 200 status line). */
   started = false;
@@ -75,9 +58,11 @@ export class ProgressStream {
   bytes(status: string, id: string, current: number, total: number): void {
     const now = Date.now();
     const key = `${status}:${id}`;
+    if (!this.transferStart.has(key)) this.transferStart.set(key, Math.floor(now / 1000));
     if (current < total && now - (this.lastSent.get(key) ?? 0) < 100) return;
     this.lastSent.set(key, now);
-    this.send({ status, progressDetail: { current, total }, progress: progressBar(current, total), id });
+    const detail: ProgressDetail = { current, total, start: this.transferStart.get(key)! };
+    this.send({ status, progressDetail: detail, progress: formatProgress(detail, 200, now), id });
   }
 
   error(message: string): void {

@@ -4,12 +4,13 @@
  * without the byte-by-byte updates.
  */
 import { StatusError } from '../command.js';
+import { formatProgress, type ProgressDetail } from '../../util/json-progress.js';
 
 export interface ProgressMessage {
   status?: string;
   id?: string;
   progress?: string;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: ProgressDetail;
   aux?: unknown;
   error?: string;
   errorDetail?: { message?: string };
@@ -21,7 +22,19 @@ export class ProgressRenderer {
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly tty: boolean,
+    /** Clock for the time left (tests pin it). */
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** As docker's CLI: the bar is redrawn from progressDetail for this terminal's width. */
+  private progressText(msg: ProgressMessage): string {
+    const detail = msg.progressDetail;
+    if (detail && (detail.current !== undefined || detail.total !== undefined)) {
+      const width = (this.out as NodeJS.WriteStream).columns || 200;
+      return formatProgress(detail, width, this.now());
+    }
+    return msg.progress ?? '';
+  }
 
   /** Shows one message; throws StatusError for an error message. */
   show(msg: ProgressMessage): void {
@@ -33,7 +46,8 @@ export class ProgressRenderer {
       this.out.write(`${msg.id ? `${msg.id}: ` : ''}${msg.status}\n`);
       return;
     }
-    const text = `${msg.id ? `${msg.id}: ` : ''}${msg.status}${msg.progress ? ` ${msg.progress}` : ''}`;
+    const progress = this.progressText(msg);
+    const text = `${msg.id ? `${msg.id}: ` : ''}${msg.status}${progress ? ` ${progress}` : ''}`;
     if (!msg.id) {
       this.out.write(`${text}\n`);
       // Lines above a status line are frozen: later updates never climb over it.

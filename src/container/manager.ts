@@ -240,6 +240,9 @@ export class ContainerManager {
   private async startLocked(record: ContainerRecord): Promise<void> {
     const { runtime, layers, images } = this.deps;
     const bundleDir = join(this.deps.bundleRoot, record.id);
+    // Errors of the hooks (networking: "port is already allocated", "network X not found") are
+    // dockerd's own, not the runtime's: they keep their message without the OCI prefix.
+    let inHooks = false;
     try {
       // A previous run may have left runc state behind (a crash between exit and cleanup).
       await runtime.delete(record.id, true).catch(() => undefined);
@@ -249,6 +252,7 @@ export class ContainerManager {
       await this.ensureWorkingDir(layer.mergedDir, cwd, user);
       await this.writeEtcFiles(record);
       const contributed: HookContribution = { mounts: [], env: [] };
+      inHooks = true;
       for (const hook of this.hooks) {
         const part = await hook.prepare?.(record, layer.mergedDir);
         if (!part) continue;
@@ -256,6 +260,7 @@ export class ContainerManager {
         contributed.env!.push(...(part.env ?? []));
         if (part.network) contributed.network = part.network;
       }
+      inHooks = false;
       const spec = this.deps.buildSpec({
         rootfs: layer.mergedDir,
         readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
@@ -304,7 +309,7 @@ export class ContainerManager {
         startedAt: new Date().toISOString(),
         stoppedByUser: false,
       };
-      await this.deps.store.save(record);
+      await this.deps.store.saveState(record);
       this.publish('start', record);
       this.health.start(record);
     } catch (err) {
@@ -316,7 +321,7 @@ export class ContainerManager {
       record.state = { ...record.state, status: record.state.startedAt === '0001-01-01T00:00:00Z' ? 'created' : 'exited', exitCode: code === 125 ? 128 : code, error: message, pid: 0 };
       if (code !== 125) record.state.status = 'exited';
       await this.deps.store.save(record);
-      if (isBerthError(err) && err.kind !== 'system') throw err;
+      if (isBerthError(err) && (err.kind !== 'system' || inHooks)) throw err;
       // dockerd reports a missing or non-executable entrypoint as a bad request (400); the CLI
       // turns the message into exit 127/126.
       throw new BerthError(code === 125 ? 'system' : 'invalidParameter', `failed to create task for container: OCI runtime create failed: ${message}`);
@@ -392,7 +397,7 @@ export class ContainerManager {
         restartCount: record.restartCount,
       });
       if (restart) record.state.status = 'restarting';
-      await this.deps.store.save(record);
+      await this.deps.store.saveState(record);
       this.publish('die', record, { exitCode: String(record.state.exitCode) });
       for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
       this.exitWaiters.delete(id);

@@ -125,7 +125,9 @@ export class RuncDriver implements RuntimeDriver {
     // A restarted container reuses its id and bundle: stale exit records would read as a new exit.
     await this.removeMonitorFiles(id, bundleDir);
     await mkdir(persistDir, { recursive: true });
-    await atomicWriteJson(join(bundleDir, 'config.json'), options.spec);
+    // The bundle and the monitor record live under the exec root, which doesn't outlive a
+    // reboot: no fsync (see Durability).
+    await atomicWriteJson(join(bundleDir, 'config.json'), options.spec, 'none');
 
     const { report, monitorPid } = await launchMonitor(
       {
@@ -155,7 +157,7 @@ export class RuncDriver implements RuntimeDriver {
       await this.abandon(id, bundleDir, monitorPid);
       throw new RuntimeStartError('OCI runtime create failed: conmon did not write its pid file');
     }
-    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord);
+    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord, 'none');
     return { pid: report.pid, monitorPid };
   }
 

@@ -121,7 +121,8 @@ export async function launchExec(l: ExecLaunch): Promise<ExecProcess> {
   await mkdir(join(l.sessionDir, 'exits'), { recursive: true });
   await mkdir(l.socketDir, { recursive: true });
   const processFile = join(l.sessionDir, 'process.json');
-  await atomicWriteJson(processFile, l.process);
+  // The session dir is under the exec root (volatile, see Durability): no fsync.
+  await atomicWriteJson(processFile, l.process, 'none');
 
   const child = spawn(l.conmonPath, execConmonArgs(l, processFile), {
     cwd: l.sessionDir,

@@ -10,16 +10,27 @@ function tempNameFor(path: string): string {
 }
 
 /**
- * Writes a file so that readers (and a crash) only ever see the old or the new content:
- * temp file, fsync, rename, then fsync of the directory so the rename itself is durable.
+ * How much a write must survive, beyond readers and a daemon crash always seeing the old or the
+ * new content whole (the temp+rename guarantees that, the page cache outlives a process):
+ * - 'full' (default): after a power cut the new content is there: fsync of the file and of its
+ *   directory (so the rename itself is on disk).
+ * - 'contents': after a power cut the file holds the old or the new content, never a torn or
+ *   empty one (the file is fsynced before the rename), but the rename may be lost. For state
+ *   that start-up recovery reconciles with what is really there (a container's running/exited
+ *   state after a power cut: every process is gone and recovery records the exit).
+ * - 'none': no fsync at all. Only for files under the exec root, which is volatile by design
+ *   (/run, a tmpfs: nothing there outlives a reboot, and fsync does nothing on it).
  */
-export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export type Durability = 'full' | 'contents' | 'none';
+
+/** Writes a file so that readers (and a crash) only ever see the old or the new content. */
+export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o644, durability: Durability = 'full'): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempNameFor(path);
   const handle = await open(tmp, 'w', mode);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (durability !== 'none') await handle.sync();
   } catch (err) {
     await handle.close();
     await unlink(tmp).catch(() => undefined);
@@ -27,11 +38,11 @@ export async function atomicWriteFile(path: string, data: string | Uint8Array, m
   }
   await handle.close();
   await rename(tmp, path);
-  await syncDir(dirname(path));
+  if (durability === 'full') await syncDir(dirname(path));
 }
 
-export async function atomicWriteJson(path: string, value: unknown): Promise<void> {
-  await atomicWriteFile(path, JSON.stringify(value));
+export async function atomicWriteJson(path: string, value: unknown, durability: Durability = 'full'): Promise<void> {
+  await atomicWriteFile(path, JSON.stringify(value), 0o644, durability);
 }
 
 /** Synchronous twin, for the few places (shutdown, lock files) that can't await. */

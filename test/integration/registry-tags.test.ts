@@ -78,4 +78,19 @@ describe('registry: all tags, and docker\'s error texts', { timeout: 900_000 }, 
       assert.doesNotMatch(r.stderr + r.stdout, /berth login/);
     }
   });
+
+  it('search filters on the daemon: is-official, stars, unknown keys refused', T, async () => {
+    const all = expectOk('search', await d1.berth(['search', `${reg.addr}/aud`], { env }));
+    assert.match(all, new RegExp(`${reg.addr}/aud/berth`));
+    const official = expectOk('search official', await d1.berth(['search', '--filter', 'is-official=true', `${reg.addr}/aud`], { env }));
+    assert.equal(official.trim().split('\n').length, 1, 'a plain registry has no official images: header only');
+    const stars = expectOk('search stars', await d1.berth(['search', '--filter', 'stars=0', '--format', '{{.Name}}', `${reg.addr}/aud`], { env }));
+    assert.match(stars, new RegExp(`^${reg.addr}/aud/berth$`, 'm'));
+    const viaDocker = await d1.docker(['search', '--filter', 'stars=1', `${reg.addr}/aud`], { env });
+    assert.equal(viaDocker.code, 0, describeResult('docker search', viaDocker));
+    assert.doesNotMatch(viaDocker.stdout, /aud\/berth/);
+    const bad = await d1.api('GET', `/images/search?term=${reg.addr}/aud&filters=${encodeURIComponent('{"color":["red"]}')}`);
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.text, /invalid filter 'color'/);
+  });
 });

@@ -158,3 +158,24 @@ test('login warns, as docker does, that the password is stored unencrypted in co
   const doc = JSON.parse(readFileSync(join(cfg, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
   assert.equal(Buffer.from(doc.auths['127.0.0.1:5000']!.auth, 'base64').toString(), 'alice:wonderland');
 });
+
+test('search: --filter and --limit go to the daemon; --format and --no-trunc render as docker', async () => {
+  calls.length = 0;
+  const table = await berth(['search', '--filter', 'is-official=true', '--filter', 'stars=3', '--limit', '5', '127.0.0.1:5000/team']);
+  assert.equal(table.code, 0, table.stderr);
+  const sent = new URL(`http://x${calls.find((c) => c.startsWith('GET /images/search'))!.slice(4)}`);
+  assert.equal(sent.searchParams.get('term'), '127.0.0.1:5000/team');
+  assert.equal(sent.searchParams.get('limit'), '5');
+  assert.deepEqual(JSON.parse(sent.searchParams.get('filters')!), { 'is-official': { true: true }, stars: { '3': true } });
+  const [header, first, second] = table.stdout.split('\n');
+  assert.match(header!, /^NAME\s+DESCRIPTION\s+STARS\s+OFFICIAL$/);
+  // docker truncates descriptions to 45 characters with an ellipsis.
+  assert.match(first!, /^127\.0\.0\.1:5000\/team\/app\s+the application image with a long descriptio…\s+12\s+\[OK\]$/);
+  assert.match(second!, /^127\.0\.0\.1:5000\/team\/tool\s+a tool\s+0\s*$/);
+  const full = await berth(['search', '--no-trunc', '127.0.0.1:5000/team']);
+  assert.ok(full.stdout.includes('that docker truncates'), full.stdout);
+  const custom = await berth(['search', '--format', '{{.Name}}|{{.StarCount}}|{{.IsOfficial}}|{{.IsAutomated}}', '127.0.0.1:5000/team']);
+  assert.equal(custom.stdout, '127.0.0.1:5000/team/app|12|[OK]|\n127.0.0.1:5000/team/tool|0||\n');
+  const bad = await berth(['search', '--filter', 'nonsense', '127.0.0.1:5000/team']);
+  assert.notEqual(bad.code, 0);
+});

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Router, RequestContext } from '../router.js';
 import type { Daemon } from '../../daemon/daemon.js';
-import { readJsonObject, sendJson, queryInt } from '../io.js';
+import { checkFilterKeys, queryFilters, readJsonObject, sendJson, queryInt } from '../io.js';
 import { errorMessage, invalidParameter, notImplemented } from '../../util/errors.js';
 import { parseNormalizedNamed, type ImageReference } from '../../image/reference.js';
 import { decodeRegistryAuth, type AuthConfig } from '../../distribution/auth.js';
@@ -119,7 +119,25 @@ export function distributionRoutes(router: Router, daemon: Daemon): void {
     if (!term) throw invalidParameter('term is required');
     const limit = queryInt(ctx.query, 'limit') ?? 25;
     if (limit < 1 || limit > 100) throw invalidParameter('limit must be between 1 and 100');
-    const results = await (await service()).search(term, limit, authOf(ctx));
+    const filters = queryFilters(ctx.query);
+    checkFilterKeys(filters, ['is-automated', 'is-official', 'stars']);
+    const flag = (key: string): boolean | undefined => {
+      const values = filters.get(key);
+      if (!values?.length) return undefined;
+      const v = values[0]!.toLowerCase();
+      if (!['true', 'false', '1', '0'].includes(v)) throw invalidParameter(`invalid filter '${key}=${values[0]}'`);
+      return v === 'true' || v === '1';
+    };
+    const official = flag('is-official');
+    const automated = flag('is-automated');
+    let minStars = 0;
+    for (const v of filters.get('stars') ?? []) {
+      if (!/^-?\d+$/.test(v)) throw invalidParameter(`invalid filter 'stars=${v}'`);
+      minStars = Math.max(minStars, Number(v));
+    }
+    const results = (await (await service()).search(term, limit, authOf(ctx))).filter(
+      (r) => (official === undefined || r.is_official === official) && (automated === undefined || r.is_automated === automated) && r.star_count >= minStars,
+    );
     sendJson(ctx.res, 200, results);
   });
 }

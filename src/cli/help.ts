@@ -24,8 +24,10 @@ function listing(names: string[], shortOf: (n: string) => string): string {
 export function groupHelp(name: string): string {
   const g = GROUPS[name];
   if (!g) return '';
+  // An alias name is hidden only where it is one (container ps = ls); service ps is a command.
+  const isAlias = (n: string) => Object.entries(g.commands).some(([other, e]) => other !== n && e === g.commands[n]);
   const names = Object.keys(g.commands)
-    .filter((n) => !HIDDEN_ALIASES.has(n))
+    .filter((n) => !HIDDEN_ALIASES.has(n) || !isAlias(n))
     .sort();
   return `Usage:  berth ${name} COMMAND\n\n${g.short}\n\nCommands:\n${listing(names, (n) => g.commands[n]?.short ?? '')}\n\nRun 'berth ${name} COMMAND --help' for more information on a command.\n`;
 }

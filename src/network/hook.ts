@@ -25,7 +25,7 @@ import { isValidMac, macForIp, parseIp } from './ipv4.js';
 import { holdPort, parsePortKey, wantedBindings, type HeldPort } from './ports.js';
 import { extraHostLine, hostsFile, resolvConfFile } from './etcfiles.js';
 import { linkEnv, parseLink } from './links.js';
-import type { ContainerNetworkState, EndpointState, NetworkRecord, PortBinding } from './types.js';
+import type { ContainerNetworkState, EndpointRequest, EndpointState, NetworkRecord, PortBinding } from './types.js';
 import type { FirewallPort } from './firewall.js';
 
 export type NetworkMode = { kind: 'host' } | { kind: 'none' } | { kind: 'container'; ref: string } | { kind: 'network'; ref: string };
@@ -42,16 +42,14 @@ export function parseNetworkMode(mode: string | undefined): NetworkMode {
   return { kind: 'network', ref: mode };
 }
 
-interface EndpointRequest {
-  Aliases?: string[] | null;
-  Links?: string[] | null;
-  IPAMConfig?: { IPv4Address?: string } | null;
-  MacAddress?: string;
-  NetworkID?: string;
-}
-
 const DNS_OUT = 'BERTH-DNS-OUTPUT';
 const DNS_POST = 'BERTH-DNS-POSTROUTING';
+
+/** dockerd (API < 1.45) adds the container's short ID to its aliases on user-defined networks. */
+function withShortId(aliases: string[], id: string): string[] {
+  const short = id.slice(0, 12);
+  return aliases.includes(short) ? [...aliases] : [...aliases, short];
+}
 
 export class NetworkHook implements ContainerHook {
   constructor(private readonly net: NetworkService) {}
@@ -85,7 +83,17 @@ export class NetworkHook implements ContainerHook {
       if (!parsed) throw invalidParameter(`invalid link: ${link}`);
       this.net.containers.get(parsed.name);
     }
-    const primary = this.store.get(mode.ref);
+    const missing = [mode.ref, ...Object.keys(requested)].some((ref) => !this.store.tryGet(ref === 'default' ? 'bridge' : ref));
+    if (missing) {
+      record.network.pending = { requested, mac };
+      return;
+    }
+    await this.allocateEndpoints(record, mode.ref, requested, mac);
+  }
+
+  /** The endpoints of a bridge/overlay container on its networks (store.get: 404 for a missing one). */
+  private async allocateEndpoints(record: ContainerRecord, primaryRef: string, requested: Record<string, EndpointRequest | null>, mac: string): Promise<void> {
+    const primary = this.store.get(primaryRef);
     if (primary.driver !== 'bridge' && primary.driver !== 'overlay') {
       // `--network host` spelled as a network name: the predefined host/none networks.
       const predefined = primary.driver === 'null' ? 'none' : 'host';
@@ -106,7 +114,7 @@ export class NetworkHook implements ContainerHook {
         if (network.driver === 'overlay') allocated.push(network);
         const endpoint = this.newEndpoint(record, network, req, order.length === 1 || network.id === primary.id ? mac : '', clusterIp);
         if (network.driver !== 'overlay') allocated.push(network);
-        record.network.endpoints[network.name] = endpoint;
+        record.network!.endpoints[network.name] = endpoint;
       }
       for (const network of allocated) await this.store.save(network);
     } catch (err) {
@@ -160,7 +168,7 @@ export class NetworkHook implements ContainerHook {
       IPAddress: ip,
       IPPrefixLen: pool.subnet.prefix,
       MacAddress: macAddress || macForIp(parseIp(ip)!),
-      Aliases: req.Aliases?.length ? [...req.Aliases] : null,
+      Aliases: network.isDefaultBridge ? (req.Aliases?.length ? [...req.Aliases] : null) : withShortId(req.Aliases ?? [], record.id),
       Links: req.Links?.length ? [...req.Links] : null,
       IPAMConfig: wantedIp ? { IPv4Address: wantedIp } : null,
       DNSNames: network.isDefaultBridge ? null : [record.name, record.id.slice(0, 12), ...(req.Aliases ?? [])],
@@ -170,6 +178,12 @@ export class NetworkHook implements ContainerHook {
   async prepare(record: ContainerRecord): Promise<HookContribution> {
     const mode = parseNetworkMode(record.hostConfig.NetworkMode);
     const state = (record.network ??= { endpoints: {}, ports: {}, sandboxKey: '', hostVeths: [], interfaces: {} });
+    if (state.pending && mode.kind === 'network') {
+      // Networks named at create are looked up now, as dockerd does (404 while still missing).
+      await this.allocateEndpoints(record, mode.ref, state.pending.requested, state.pending.mac);
+      delete state.pending;
+      if (parseNetworkMode(record.hostConfig.NetworkMode).kind !== 'network') return this.prepare(record);
+    }
     if (mode.kind === 'host') {
       const files = this.net.hostFiles();
       await writeFile(record.hostsPath, files.hosts);

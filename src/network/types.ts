@@ -66,4 +66,19 @@ export interface ContainerNetworkState {
   hostVeths: string[];
   /** Network id -> interface name inside the namespace (eth0, eth1, ...) for this run. */
   interfaces: Record<string, string>;
+  /**
+   * Endpoints asked for at create on networks that didn't exist then. dockerd looks networks up
+   * at start, not create: the container is created and its start fails with "network X not
+   * found" (404) until the network exists.
+   */
+  pending?: { requested: Record<string, EndpointRequest | null>; mac: string };
+}
+
+/** An entry of NetworkingConfig.EndpointsConfig (create) or a connect request. */
+export interface EndpointRequest {
+  Aliases?: string[] | null;
+  Links?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string } | null;
+  MacAddress?: string;
+  NetworkID?: string;
 }

@@ -6,6 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { busyboxTar, importBusybox } from '../helpers/images.js';
 import { dockerBin } from '../helpers/paths.js';
@@ -90,5 +91,47 @@ describe('docker CLI against berthd: engine extras', { timeout: 900_000, skip: e
     assert.match(byId.stderr, new RegExp(`conflict: unable to delete ${imageId.slice(7, 19)} \\(must be forced\\) - image is being used by stopped container ${user.slice(0, 12)}`));
     expectOk('docker rm', await d.docker(['rm', user]));
     assert.match(expectOk('docker rmi imp:2', await d.docker(['rmi', 'imp:2'])), /^Untagged: imp:2\nDeleted: sha256:/);
+  });
+
+  it('an unknown network fails at start (404, no pull), not at create; a taken port and network connect aliases as dockerd', T, async () => {
+    const r = await d.docker(['run', '--name', 'late-net', '--network', 'xtra-late', 'busybox', 'true']);
+    assert.equal(r.code, 125, describeResult('docker run --network xtra-late', r));
+    assert.doesNotMatch(r.stderr, /Unable to find image/);
+    assert.match(r.stderr, /Error response from daemon: network xtra-late not found/);
+    assert.equal((await inspect('late-net')).State.Status, 'created');
+    const start = await d.api('POST', '/containers/late-net/start');
+    assert.equal(start.status, 404, start.text);
+    // Once the network exists, the same container starts on it.
+    expectOk('network create', await d.docker(['network', 'create', '--subnet', '10.219.46.0/24', 'xtra-late']));
+    expectOk('docker start', await d.docker(['start', 'late-net']));
+    const info = await inspect('late-net');
+    assert.deepEqual(Object.keys(info.NetworkSettings.Networks), ['xtra-late']);
+    assert.equal(info.State.ExitCode, 0);
+
+    // network connect on a user network: the aliases given plus the short container id.
+    const web = expectOk('run -d', await d.docker(['run', '-d', '--name', 'alias-web', 'busybox', 'sleep', '300'])).trim();
+    expectOk('network connect', await d.docker(['network', 'connect', '--alias', 'www', 'xtra-late', 'alias-web']));
+    assert.deepEqual((await inspect(web)).NetworkSettings.Networks['xtra-late'].Aliases, ['www', web.slice(0, 12)]);
+
+    // A taken host port: dockerd's text, without an OCI runtime prefix.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    expectOk('run -p', await d.docker(['run', '-d', '--name', 'port-a', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sleep', '300']));
+    const taken = await d.docker(['run', '-d', '--name', 'port-b', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sleep', '300']);
+    assert.equal(taken.code, 125, describeResult('run -p taken', taken));
+    const b = await inspect('port-b');
+    assert.match(
+      taken.stderr,
+      new RegExp(`Error response from daemon: driver failed programming external connectivity on endpoint port-b \\([0-9a-f]{64}\\): Bind for 127\\.0\\.0\\.1:${port} failed: port is already allocated`),
+    );
+    assert.doesNotMatch(taken.stderr, /OCI runtime/);
+    assert.equal(b.State.Status, 'created');
+    expectOk('rm', await d.docker(['rm', '-f', 'late-net', 'alias-web', 'port-a', 'port-b']));
+    expectOk('network rm', await d.docker(['network', 'rm', 'xtra-late']));
   });
 });

@@ -26,8 +26,57 @@ export interface BlkioEntry {
   value: number;
 }
 
+/** One interface's counters, docker's stats "networks" entry. */
+export interface NetworkStats {
+  rx_bytes: number;
+  rx_packets: number;
+  rx_errors: number;
+  rx_dropped: number;
+  tx_bytes: number;
+  tx_packets: number;
+  tx_errors: number;
+  tx_dropped: number;
+}
+
+/**
+ * /proc/PID/net/dev of a process in the container's network namespace: every interface but the
+ * loopback, as dockerd reports them (keyed by the name inside the container, eth0...).
+ */
+export function parseNetDev(text: string): Record<string, NetworkStats> {
+  const out: Record<string, NetworkStats> = {};
+  for (const line of text.split('\n').slice(2)) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (name === 'lo' || f.length < 16 || f.some(Number.isNaN)) continue;
+    out[name] = {
+      rx_bytes: f[0]!,
+      rx_packets: f[1]!,
+      rx_errors: f[2]!,
+      rx_dropped: f[3]!,
+      tx_bytes: f[8]!,
+      tx_packets: f[9]!,
+      tx_errors: f[10]!,
+      tx_dropped: f[11]!,
+    };
+  }
+  return out;
+}
+
+/** Counters of the namespace `pid` lives in; undefined when it's gone or unreadable. */
+export async function sampleNetworks(pid: number): Promise<Record<string, NetworkStats> | undefined> {
+  try {
+    return parseNetDev(await readFile(`/proc/${pid}/net/dev`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 export interface StatsSample {
   read: string;
+  /** Absent for containers without a network namespace of their own (host, container: modes). */
+  networks?: Record<string, NetworkStats>;
   cpu_stats: CpuStats;
   memory_stats: Record<string, unknown>;
   pids_stats: { current?: number; limit?: number };
@@ -162,7 +211,7 @@ export function statsDocument(record: ContainerRecord, current: StatsSample, pre
     memory_stats: current.memory_stats,
     name: `/${record.name}`,
     id: record.id,
-    networks: {},
+    ...(current.networks ? { networks: current.networks } : {}),
   };
 }
 

@@ -46,7 +46,9 @@ describe('stats and health', { timeout: 600_000 }, () => {
     assert.equal(s.pids_stats.limit, 50);
     assert.ok(Array.isArray(s.blkio_stats.io_service_bytes_recursive));
     assert.equal(s.num_procs, 0);
-    assert.deepEqual(s.networks, {});
+    // The container's own interfaces (not the loopback), read in its network namespace.
+    assert.deepEqual(Object.keys(s.networks), ['eth0']);
+    assert.deepEqual(Object.keys(s.networks.eth0).sort(), ['rx_bytes', 'rx_dropped', 'rx_errors', 'rx_packets', 'tx_bytes', 'tx_dropped', 'tx_errors', 'tx_packets']);
 
     const oneShot = (await d.api('GET', `/containers/${id}/stats?stream=false&one-shot=true`)).json as Record<string, any>;
     assert.equal(oneShot.preread, '0001-01-01T00:00:00Z');
@@ -86,13 +88,44 @@ describe('stats and health', { timeout: 600_000 }, () => {
     assert.match(c[2]!, /^\d+\.\d\d%$/);
     assert.match(c[3]!, /^[\d.]+(B|KiB|MiB) \/ 64MiB$/);
     assert.match(c[4]!, /^\d+\.\d\d%$/);
-    assert.equal(c[5], '0B / 0B');
+    assert.match(c[5]!, /^[\d.]+k?B \/ [\d.]+k?B$/);
     assert.match(c[7]!, /^\d+$/);
     const f = expectOk('stats --format', await d.berth(['stats', '--no-stream', '--format', '{{.Name}}: {{.PIDs}}', 's1']));
     assert.match(f, /^s1: \d+\n$/);
     const docker = await d.docker(['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}}', 's1']);
     assert.equal(docker.code, 0, describeResult('docker stats --no-stream', docker));
     assert.match(docker.stdout, /^s1 [\d.]+(B|KiB|MiB) \/ 64MiB\n$/);
+  });
+
+  it('counts network traffic per interface; docker stats shows it as NET I/O', T, async () => {
+    expectOk('network create', await d.berth(['network', 'create', '--subnet', '10.219.47.0/24', 'statsnet']));
+    try {
+      expectOk('run a', await d.berth(['run', '-d', '--name', 'net-a', '--network', 'statsnet', 'busybox', 'sleep', '300']));
+      expectOk('run b', await d.berth(['run', '-d', '--name', 'net-b', '--network', 'statsnet', 'busybox', 'sleep', '300']));
+      const eth0 = async (name: string): Promise<Record<string, number>> => {
+        const r = await d.api('GET', `/containers/${name}/stats?stream=false&one-shot=true`);
+        assert.equal(r.status, 200, r.text);
+        return (r.json as { networks: Record<string, Record<string, number>> }).networks.eth0!;
+      };
+      const before = await eth0('net-a');
+      // 20 pings of 1000 bytes from a to b: both directions carry at least 20 kB.
+      expectOk('ping', await d.berth(['exec', 'net-a', 'ping', '-c', '20', '-i', '0.05', '-s', '1000', '-q', 'net-b']));
+      const after = await eth0('net-a');
+      assert.ok(after.tx_bytes - before.tx_bytes >= 20_000, `tx ${before.tx_bytes} -> ${after.tx_bytes}`);
+      assert.ok(after.rx_bytes - before.rx_bytes >= 20_000, `rx ${before.rx_bytes} -> ${after.rx_bytes}`);
+      assert.ok(after.tx_packets - before.tx_packets >= 20);
+      assert.ok(after.rx_packets - before.rx_packets >= 20);
+      assert.equal(after.rx_errors, 0);
+      const b = await eth0('net-b');
+      assert.ok(b.rx_bytes >= 20_000 && b.tx_bytes >= 20_000, JSON.stringify(b));
+      const docker = await d.docker(['stats', '--no-stream', '--format', '{{.Name}} {{.NetIO}}', 'net-a']);
+      assert.equal(docker.code, 0, describeResult('docker stats', docker));
+      const m = /^net-a ([\d.]+)kB \/ ([\d.]+)kB\n$/.exec(docker.stdout);
+      assert.ok(m && Number(m[1]) >= 20 && Number(m[2]) >= 20, docker.stdout);
+    } finally {
+      await d.berth(['rm', '-f', 'net-a', 'net-b']);
+      await d.berth(['network', 'rm', 'statsnet']);
+    }
   });
 
   it('runs HEALTHCHECKs: starting -> healthy -> unhealthy, with events and ps status', T, async () => {

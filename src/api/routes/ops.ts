@@ -9,7 +9,7 @@ import { conflict } from '../../util/errors.js';
 import { cgroupPids } from '../../runtime/cgroups.js';
 import { runPs } from '../../sys/ps.js';
 import { filterPsOutput, psArguments } from '../../container/top.js';
-import { StatsCache, idleSample, sampleStats, statsDocument, type StatsSample } from '../../container/stats.js';
+import { StatsCache, idleSample, sampleNetworks, sampleStats, statsDocument, type StatsSample } from '../../container/stats.js';
 import type { ContainerRecord } from '../../container/model.js';
 
 const STREAM_INTERVAL_MS = 1000;
@@ -54,6 +54,8 @@ export function opsRoutes(router: Router, daemon: Daemon): void {
   const sample = async (record: ContainerRecord): Promise<StatsSample> => {
     if (!running(record)) return idleSample();
     const s = await sampleStats(cgroupsPathOf(record));
+    // Only a namespace of its own: a host-network container would show the host's interfaces.
+    if (record.network?.sandboxKey && record.state.pid > 0) s.networks = await sampleNetworks(record.state.pid);
     cache.remember(record.id, s);
     return s;
   };

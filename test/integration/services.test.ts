@@ -356,6 +356,52 @@ describe('services', () => {
     await removeService(id);
   });
 
+  it('a manager failover in the middle of convergence neither duplicates nor loses tasks', async (t) => {
+    // A second cluster on the same engines under its own prefix, with two replicated managers.
+    const prefix = 'svcfailover';
+    const disc = openDiscovery(etcd.url(prefix));
+    const regs: Registration[] = [];
+    const managers: TestManager[] = [];
+    try {
+      for (const n of nodes) regs.push(await disc.register(n.entry, TTL));
+      const [p1, p2] = [await freePort(), await freePort()];
+      const args = (port: number) => ['--replication', '--replication-ttl', '2s', '--advertise', `127.0.0.1:${port}`, '--engine-refresh-interval', '1s', etcd.url(prefix)];
+      const role = async (m: TestManager) => ((await m.api('GET', '/info')).json as { SystemStatus: [string, string][] }).SystemStatus.find(([k]) => k === 'Role')?.[1];
+      const first = await startManager(dir, 'fo1', args(p1), `tcp://127.0.0.1:${p1}`);
+      managers.push(first);
+      await waitFor('first is primary', async () => ((await role(first)) === 'primary' ? true : undefined));
+      const second = await startManager(dir, 'fo2', args(p2), `tcp://127.0.0.1:${p2}`);
+      managers.push(second);
+      await waitFor('second is a replica', async () => ((await role(second)) === 'replica' ? true : undefined));
+      await waitFor('first sees 3 ready nodes', async () => (((await first.api('GET', '/nodes')).json as SwarmNode[]).filter((n) => n.Status.State === 'ready').length === 3 ? true : undefined));
+      const created = await first.api('POST', '/services/create', spec('failover', 12));
+      assert.equal(created.status, 201, created.text);
+      const id = (created.json as { ID: string }).ID;
+      // Kill the primary as soon as its first containers exist: decisions are half carried out.
+      await waitFor('first containers', async () => (total(await runningContainers(id)) > 0 ? true : undefined));
+      const seenAtKill = total(await runningContainers(id));
+      await first.kill9();
+      await waitFor('second takes over', async () => ((await role(second)) === 'primary' ? true : undefined), 30_000);
+      await waitFor('12 running after the failover', async () => (total(await runningContainers(id)) === 12 ? true : undefined), 60_000);
+      // Several more rounds: nothing extra appears.
+      await sleep(3_000);
+      const all = await Promise.all(nodes.map(async (n) => (await n.daemon.api('GET', `/containers/json?all=1&${q({ label: [`com.docker.swarm.service.id=${id}`] })}`)).json as { Labels: Record<string, string> }[]));
+      const containers = all.flat();
+      assert.equal(containers.length, 12, 'exactly one container per task, none left over');
+      const slots = containers.map((c) => Number(c.Labels['com.docker.swarm.task.slot'])).sort((a, b) => a - b);
+      assert.deepEqual(slots, Array.from({ length: 12 }, (_, i) => i + 1));
+      const tasks = (await second.api('GET', `/tasks?${q({ service: [id] })}`)).json as Task[];
+      assert.equal(tasks.filter((x) => x.DesiredState === 'running').length, 12);
+      t.diagnostic(`primary killed with ${seenAtKill} of 12 containers running; the backup finished with exactly 12`);
+      assert.equal((await second.api('DELETE', `/services/${id}`)).status, 200);
+      await waitFor('failover containers gone', async () => (total(await runningContainers(id)) === 0 ? true : undefined));
+    } finally {
+      for (const m of managers) await m.stop().catch(() => undefined);
+      for (const r of regs) await r.stop().catch(() => undefined);
+      await disc.close().catch(() => undefined);
+    }
+  });
+
   it("killing a node's engine reschedules its tasks within the TTL plus a reconcile period", async (t) => {
     const id = await createService(spec('survivor', 6));
     await waitFor('6 running', async () => (total(await runningContainers(id)) === 6 ? true : undefined));

@@ -148,7 +148,9 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
       });
   };
 
-  async function observe(cluster: ClusterNode[]): Promise<{ containers: ObservedContainer[]; reachable: Set<string> }> {
+  let clusterId: string | undefined;
+
+  async function observe(cluster: ClusterNode[], cid: string): Promise<{ containers: ObservedContainer[]; reachable: Set<string> }> {
     const containers: ObservedContainer[] = [];
     const reachable = new Set<string>();
     await Promise.all(
@@ -156,7 +158,7 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
         .filter((n) => n.healthy)
         .map(async (n) => {
           try {
-            const list = await withTimeout(ctx.engine(n.name).containerList({ all: true, filters: { label: { [LABEL.taskId]: true } } }), LIST_TIMEOUT_MS, `list containers on ${n.name}`);
+            const list = await withTimeout(ctx.engine(n.name).containerList({ all: true, filters: { label: { [`${LABEL.cluster}=${cid}`]: true } } }), LIST_TIMEOUT_MS, `list containers on ${n.name}`);
             containers.push(...observed(n.id, list));
             reachable.add(n.id);
           } catch (err) {
@@ -188,8 +190,17 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
     }
     primarySince ??= Date.now();
     const cluster = ctx.nodes();
+    if (!clusterId) {
+      try {
+        clusterId = await store.clusterId(swarmId);
+      } catch (err) {
+        if (!paused) ctx.log(`services: reconciler paused: ${errorMessage(err)}`);
+        paused = true;
+        return;
+      }
+    }
     const observedAt = Date.now();
-    const { containers, reachable } = await observe(cluster);
+    const { containers, reachable } = await observe(cluster, clusterId);
     let snap: Snapshot;
     try {
       snap = await store.snapshot();
@@ -317,7 +328,7 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
   async function startTask(service: ServiceRecord, task: TaskRecord, rev: number, nodeId: string, node: string): Promise<void> {
     const engine = ctx.engine(node);
     const name = containerName(service.Spec.Name, task);
-    const body = taskContainerBody(service, task, nodeId);
+    const body = taskContainerBody(service, task, nodeId, clusterId!);
     let result: { state: 'starting'; id: string } | { state: 'rejected'; err: string };
     try {
       let id: string;

@@ -177,7 +177,7 @@ export type TaskContainerBody = ContainerCreateBody & {
  * CMD, as swarm mode does; limits become the container's cgroup limits; every published port
  * is bound on the task's own node (host-mode publishing; berth has no ingress routing mesh).
  */
-export function taskContainerBody(service: { ID: string; Spec: ServiceSpec }, task: TaskRecord, nodeId: string): TaskContainerBody {
+export function taskContainerBody(service: { ID: string; Spec: ServiceSpec }, task: TaskRecord, nodeId: string, clusterId: string): TaskContainerBody {
   const spec = service.Spec;
   const cs = spec.TaskTemplate.ContainerSpec;
   const limits = spec.TaskTemplate.Resources?.Limits;
@@ -189,6 +189,7 @@ export function taskContainerBody(service: { ID: string; Spec: ServiceSpec }, ta
     [LABEL.taskName]: containerName(spec.Name, task),
     [LABEL.nodeId]: nodeId,
     [LABEL.slot]: String(task.Slot ?? 0),
+    [LABEL.cluster]: clusterId,
   };
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};

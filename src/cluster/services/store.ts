@@ -80,7 +80,7 @@ export class ServiceStore {
       const kind = key.slice(0, slash);
       const id = key.slice(slash + 1);
       const rev = Number(kv.mod_revision);
-      if (kind === 'names') continue;
+      if (kind === 'names' || slash < 0) continue;
       let rec: unknown;
       try {
         rec = JSON.parse(kv.value.toString('utf8'));
@@ -99,6 +99,16 @@ export class ServiceStore {
     const kv = res.kvs[0];
     if (!kv) return undefined;
     return { rec: JSON.parse(kv.value.toString('utf8')) as T, rev: Number(kv.mod_revision) };
+  }
+
+  /** This store's cluster ID, made on first use: task containers carry it. */
+  async clusterId(make: () => string): Promise<string> {
+    const fresh = make();
+    const res = await bounded(this.ns.if('cluster', 'Create', '==', 0).then(this.ns.put('cluster').value(fresh)).else(this.ns.get('cluster')).commit());
+    if (res.succeeded) return fresh;
+    const kv = res.responses[0]?.response_range?.kvs[0];
+    if (!kv) throw new StoreUnavailableError(new Error('cluster id vanished while being read'));
+    return kv.value.toString('utf8');
   }
 
   async services(): Promise<Versioned<ServiceRecord>[]> {

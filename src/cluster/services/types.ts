@@ -257,4 +257,6 @@ export const LABEL = {
   nodeId: 'com.docker.swarm.node.id',
   slot: 'com.docker.swarm.task.slot',
   constraints: 'com.docker.swarm.constraints',
+  /** Which cluster store a task belongs to: engines shared by two clusters keep them apart. */
+  cluster: 'berth.swarm.cluster',
 } as const;

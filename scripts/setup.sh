@@ -24,8 +24,9 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # gcc and libc6-dev build the small native client for conmon's attach socket (native/seqpacket.c);
 # skopeo and docker-registry (the reference registry) are clients and peers in the registry tests,
 # docker-compose (1.29) the compatibility client of the compose tests; etcd-server is the
-# discovery store of the cluster (`berth swarm etcd`, and the 3-member etcd of the tests).
-packages=(runc conmon busybox-static iptables attr gcc libc6-dev skopeo docker-registry docker-compose etcd-server)
+# discovery store of the cluster (`berth swarm etcd`, and the 3-member etcd of the tests); tini
+# (its /usr/bin/tini-static) is the docker-init of `run --init` and compose's `init: true`.
+packages=(runc conmon tini busybox-static iptables attr gcc libc6-dev skopeo docker-registry docker-compose etcd-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

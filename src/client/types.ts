@@ -110,6 +110,9 @@ export interface HostConfig extends Resources {
   CapDrop?: string[];
   Privileged?: boolean;
   SecurityOpt?: string[];
+  /** Run an init (docker-init) as PID 1; null/absent: the daemon's default. */
+  Init?: boolean | null;
+  LogConfig?: { Type: string; Config: Record<string, string> };
 }
 
 export interface UpdateBody extends Resources {

@@ -123,5 +123,7 @@ function parseHostConfig(raw: Record<string, unknown>): HostConfig {
     CapDrop: optionalStringArray(raw, 'CapDrop', 'HostConfig.CapDrop') ?? null,
     ShmSize: optionalInt(raw, 'ShmSize', 'HostConfig.ShmSize') ?? 67108864,
     LogConfig: parseLogConfig(raw.LogConfig),
+    // Absent/null: the daemon's "init" decides at start, as dockerd shows it (no key) in inspect.
+    ...(optionalBool(raw, 'Init', 'HostConfig.Init') !== undefined ? { Init: raw.Init } : {}),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile, readFile, chown, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, invalidParameter, isBerthError, BerthError, errorMessage } from '../util/errors.js';
+import { conflict, invalidParameter, isBerthError, BerthError, errorMessage, systemError } from '../util/errors.js';
 import { newId, randomName } from '../util/ids.js';
 import type { ImageService } from '../image/types.js';
 import type { ContainerLayerService } from '../snapshot/types.js';
@@ -75,11 +75,16 @@ export interface ContainerDeps {
   updateResources?: (id: string, resources: Record<string, unknown>) => Promise<void>;
   /** The host's CPUs and rlimits that limits are checked against (tests may fake them). */
   hostLimits?: () => HostLimits;
+  /** docker-init: whether containers without HostConfig.Init get it, and the binary. */
+  init?: { byDefault: boolean; path: string };
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
 const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+/** Where dockerd mounts its init in a container, and berth's default source (Debian's tini). */
+const DOCKER_INIT = '/sbin/docker-init';
+const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
 
 export class ContainerManager {
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -261,10 +266,11 @@ export class ContainerManager {
         if (part.network) contributed.network = part.network;
       }
       inHooks = false;
+      const init = await this.initFor(record);
       const spec = this.deps.buildSpec({
         rootfs: layer.mergedDir,
         readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
-        args: [record.path, ...record.args],
+        args: init ? [DOCKER_INIT, '--', record.path, ...record.args] : [record.path, ...record.args],
         env: withHome([...(record.config.Env ?? []), ...contributed.env!], user),
         cwd,
         user,
@@ -276,6 +282,7 @@ export class ContainerManager {
           { destination: '/etc/hostname', type: 'bind', source: record.hostnamePath, options: ['rbind', 'rprivate'] },
           { destination: '/etc/hosts', type: 'bind', source: record.hostsPath, options: ['rbind', 'rprivate'] },
           ...contributed.mounts!,
+          ...(init ? [{ destination: DOCKER_INIT, type: 'bind', source: init, options: ['rbind', 'ro', 'rprivate'] }] : []),
         ],
         network: contributed.network ?? (record.hostConfig.NetworkMode === 'host' ? 'host' : 'new'),
         capAdd: record.hostConfig.CapAdd ?? undefined,
@@ -329,6 +336,19 @@ export class ContainerManager {
     // The process may already have exited before we recorded it as running.
     const exited = await runtime.exitStatus(record.id);
     if (exited) void this.handleExit(record.id);
+  }
+
+  /**
+   * The init binary when this container runs one (HostConfig.Init, else the daemon's "init"),
+   * as dockerd: bind-mounted read-only at /sbin/docker-init and run as PID 1 with the command
+   * after "--", so signals reach the command and orphans are reaped.
+   */
+  private async initFor(record: ContainerRecord): Promise<string | undefined> {
+    const wanted = typeof record.hostConfig.Init === 'boolean' ? record.hostConfig.Init : (this.deps.init?.byDefault ?? false);
+    if (!wanted) return undefined;
+    const path = this.deps.init?.path ?? DEFAULT_INIT_BINARY;
+    if (!(await stat(path).catch(() => undefined))?.isFile()) throw systemError(`docker-init binary not found at ${path} (install Debian's tini package or set daemon.json "init-path")`);
+    return path;
   }
 
   private async ensureWorkingDir(rootfs: string, cwd: string, user: ResolvedUser): Promise<void> {

@@ -23,6 +23,10 @@ export interface DaemonConfig {
   tlsKey: string;
   runcPath: string;
   conmonPath: string;
+  /** daemon.json "init": containers without HostConfig.Init run docker-init too. */
+  init: boolean;
+  /** daemon.json "init-path": the init bind-mounted at /sbin/docker-init. */
+  initPath: string;
   /** Networking (dockerd's names): the default bridge's name and address, pools, DNS. */
   bridge: string;
   bip: string;
@@ -42,6 +46,7 @@ export interface DaemonConfig {
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+export const DEFAULT_INIT_PATH = '/usr/bin/tini-static';
 /** dockerd's default for --tlscacert/--tlscert/--tlskey. */
 const DOCKER_CERT_DIR = join(homedir(), '.docker');
 
@@ -68,6 +73,8 @@ const FLAGS: FlagSpec[] = [
   { key: 'tlsKey', names: ['--tlskey'], kind: 'string', fileKey: 'tlskey' },
   { key: 'runcPath', names: ['--runc'], kind: 'string', fileKey: 'runc-path' },
   { key: 'conmonPath', names: ['--conmon'], kind: 'string', fileKey: 'conmon-path' },
+  { key: 'init', names: ['--init'], kind: 'bool', fileKey: 'init' },
+  { key: 'initPath', names: ['--init-path'], kind: 'string', fileKey: 'init-path' },
   { key: 'bridge', names: ['-b', '--bridge'], kind: 'string', fileKey: 'bridge' },
   { key: 'bip', names: ['--bip'], kind: 'string', fileKey: 'bip' },
   { key: 'dns', names: ['--dns'], kind: 'list', fileKey: 'dns' },
@@ -101,6 +108,8 @@ Options:
   -p, --pidfile string       Path to use for daemon PID file (default "/run/berth.pid")
       --runc string          Path of the runc binary (default "/usr/sbin/runc")
       --conmon string        Path of the conmon monitor binary (default "/usr/bin/conmon")
+      --init                 Run an init in the containers to forward signals and reap processes
+      --init-path string     Path to the docker-init binary (default "/usr/bin/tini-static")
   -b, --bridge string        Attach containers to a network bridge (default "berth0")
       --bip string           Network bridge IP (default: the first free /16 of 172.17-31.0.0)
       --dns list             DNS server to use
@@ -195,6 +204,10 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     tlsKey: pick('tlsKey', join(DOCKER_CERT_DIR, 'key.pem')),
     runcPath: pick('runcPath', '/usr/sbin/runc'),
     conmonPath: pick('conmonPath', '/usr/bin/conmon'),
+    init: pick('init', false),
+    // docker ships tini as docker-init; Debian's tini package has a static build of it, which
+    // runs in any image (no libc needed inside).
+    initPath: pick('initPath', DEFAULT_INIT_PATH),
     bridge: pick('bridge', ''),
     bip: pick('bip', ''),
     defaultAddressPools: addressPools(file['default-address-pools'], configFile),

@@ -75,6 +75,7 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
     debug,
     probe: (id, argv, env, timeoutMs) => runcExecProbe(runtime.runcPath, runtime.runcRoot, id, argv, env, timeoutMs),
     updateResources: (id, resources) => runcUpdate(runtime.runcPath, runtime.runcRoot, id, resources),
+    init: { byDefault: config.init, path: config.initPath },
   });
   await containers.recover();
   await networks.start();

@@ -32,6 +32,9 @@ export const CREATE_ONLY_FLAGS: FlagSpec[] = [
   { name: 'health-start-period', type: 'duration', help: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)' },
   { name: 'health-timeout', type: 'duration', help: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)' },
   { name: 'no-healthcheck', type: 'bool', help: 'Disable any container-specified HEALTHCHECK' },
+  { name: 'init', type: 'bool', help: 'Run an init inside the container that forwards signals and reaps processes' },
+  { name: 'log-driver', type: 'string', help: 'Logging driver for the container' },
+  { name: 'log-opt', type: 'stringArray', typeName: 'list', help: 'Log driver options' },
   { name: 'oom-kill-disable', type: 'bool', help: 'Disable OOM Killer' },
   { name: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
   { name: 'read-only', type: 'bool', help: "Mount the container's root filesystem as read only" },
@@ -142,6 +145,17 @@ function healthcheck(args: ParsedArgs): ContainerCreateBody['Healthcheck'] | und
   };
 }
 
+/** --log-opt key=value, as the docker CLI parses them. */
+function logOpts(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new FlagError(`invalid argument "${v}" for "--log-opt" flag: invalid key value pair format in log-opt`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
 /** Adds the limit, privilege, security and health flags to a create body. */
 export function applyRunLimits(args: ParsedArgs, body: ContainerCreateBody): void {
   const host: HostConfig = (body.HostConfig ??= {});
@@ -151,6 +165,9 @@ export function applyRunLimits(args: ParsedArgs, body: ContainerCreateBody): voi
   if (shm !== undefined) host.ShmSize = shm;
   if (args.bool('read-only')) host.ReadonlyRootfs = true;
   if (args.bool('privileged')) host.Privileged = true;
+  if (args.bool('init')) host.Init = true;
+  const logDriver = args.string('log-driver');
+  if (logDriver || args.list('log-opt').length) host.LogConfig = { Type: logDriver ?? '', Config: logOpts(args.list('log-opt')) };
   if (args.list('cap-add').length) host.CapAdd = args.list('cap-add');
   if (args.list('cap-drop').length) host.CapDrop = args.list('cap-drop');
   if (args.list('security-opt').length) host.SecurityOpt = securityOpts(args.list('security-opt'));

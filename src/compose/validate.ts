@@ -74,18 +74,43 @@ function describe(err: ErrorObject): string {
   }
 }
 
+/**
+ * The types the alternatives at one value allow, in the schema's order. "null" (the key may be
+ * left empty) is named only when it is the sole choice: "must be null" helps nobody.
+ */
+function allowedTypes(errors: ErrorObject[]): string[] {
+  const types: string[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'type') continue;
+    const t = (e.params as { type: string | string[] }).type;
+    for (const name of Array.isArray(t) ? t : String(t).split(',')) if (!types.includes(name)) types.push(name);
+  }
+  const useful = types.filter((t) => t !== 'null');
+  return useful.length > 0 ? useful : types;
+}
+
 /** Throws a ComposeError naming the file and key of the most specific schema violation. */
 export function validateAgainstSchema(doc: unknown, file: string): void {
   const validate = validator();
   if (validate(doc)) return;
   const errors = validate.errors ?? [];
   // Under oneOf, the deepest error points at the value the user actually got wrong.
-  const best = [...errors].sort((a, b) => b.instancePath.split('/').length - a.instancePath.split('/').length)[0];
+  const depth = (e: ErrorObject): number => e.instancePath.split('/').length;
+  const deepest = Math.max(...errors.map(depth));
+  const atValue = errors.filter((e) => depth(e) === deepest);
+  // At one value, a oneOf leaves one error per alternative: an error other than a type mismatch
+  // comes from the alternative whose type matched (the one the user meant); otherwise the value
+  // has none of the allowed types, and all of them are worth naming.
+  const specific = atValue.find((e) => e.keyword !== 'type' && e.keyword !== 'oneOf' && e.keyword !== 'anyOf');
+  const best = specific ?? atValue[0];
   if (!best) throw new ComposeError('does not match the compose schema', { file });
+  const types = specific ? [] : allowedTypes(atValue);
   let key = keyPath(doc, best.instancePath);
   if (best.keyword === 'additionalProperties' && !key) key = String((best.params as Record<string, unknown>).additionalProperty);
   const msg = best.keyword === 'additionalProperties' && key === String((best.params as Record<string, unknown>).additionalProperty)
     ? 'additional property is not allowed at the top level'
-    : describe(best);
+    : types.length > 1
+      ? `must be ${types.join(' or ')}`
+      : describe(best);
   throw new ComposeError(msg, { file, key: key || undefined });
 }

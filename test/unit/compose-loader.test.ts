@@ -87,6 +87,12 @@ describe('loader', () => {
     assert.throws(() => load(dir2), /services\.db\.depends_on\.web\.condition: must be one of/);
     const dir3 = project({ 'compose.yaml': 'servicez: {}\n' });
     assert.throws(() => load(dir3), /compose\.yaml: servicez: additional property is not allowed at the top level/);
+    // oneOf: a value of none of the allowed types names the useful ones, not "must be null".
+    const dir4 = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n    command: true\n' });
+    assert.throws(() => load(dir4), /compose\.yaml: services\.web\.command: must be string or array$/);
+    // ...and a value of the right type reports what is wrong inside it.
+    const dir5 = project({ 'compose.yaml': 'services:\n  web:\n    image: busybox\n    command: ["echo", {a: 1}]\n' });
+    assert.throws(() => load(dir5), /compose\.yaml: services\.web\.command\[1\]: must be string$/);
   });
 
   test('several -f files merge by the spec rules', () => {

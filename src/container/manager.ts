@@ -92,6 +92,8 @@ export class ContainerManager {
   private readonly removeWaiters = new Map<string, Array<(code: number) => void>>();
   private unsubscribeExit?: () => void;
   private readonly restarts = new RestartScheduler();
+  /** Runtime deletes that an auto-removal didn't wait for (see handleExit), by container id. */
+  private readonly runtimeCleanups = new Map<string, Promise<void>>();
   private readonly health: HealthMonitor;
 
   constructor(private readonly deps: ContainerDeps) {
@@ -141,6 +143,12 @@ export class ContainerManager {
    */
   async recover(): Promise<void> {
     this.unsubscribeExit = this.deps.runtime.onExit((id) => void this.handleExit(id));
+    // Runtime state without a container record: a removal's deferred `runc delete` (see
+    // handleExit) that a crash cut short. Finish it, so no runc state or cgroup is left behind.
+    const known = new Set(this.deps.store.all().map((r) => r.id));
+    for (const id of (await this.deps.runtime.ids?.()) ?? []) {
+      if (!known.has(id)) await this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
+    }
     for (const record of this.deps.store.all()) {
       if (record.state.status === 'restarting') {
         // The previous daemon died during a back-off: the run had already ended and been cleaned up.
@@ -404,18 +412,26 @@ export class ContainerManager {
         finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
       };
       this.health.stop(id);
-      // The three clean-ups don't depend on each other once the process is gone; run together
-      // they shorten the exit -> removed path that every `run --rm` waits on.
-      await Promise.all([
-        this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`)),
-        this.runReleaseHooks('stopped', record),
-        this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
-      ]);
       const restart = shouldRestartAfterExit(record.hostConfig.RestartPolicy, {
         exitCode: record.state.exitCode,
         stoppedByUser: record.state.stoppedByUser,
         restartCount: record.restartCount,
       });
+      const runtimeGone = this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
+      // An --rm container is removed next, and nothing in that removal needs runc's state gone
+      // (a new container gets a new id; the overlay and files are berthd's own), so `runc delete`
+      // (a Go process start and the cgroup teardown: the slowest step after an exit) runs beside
+      // it rather than before `wait?condition=removed` answers. Shutdown waits for it (drain)
+      // and start-up recovery finishes one a crash interrupted (runtime state without a record).
+      const deferRuntime = record.hostConfig.AutoRemove === true && !restart;
+      if (deferRuntime) this.trackRuntimeCleanup(id, runtimeGone);
+      // The clean-ups don't depend on each other once the process is gone; run together they
+      // shorten the exit -> removed path that every `run --rm` waits on.
+      await Promise.all([
+        deferRuntime ? undefined : runtimeGone,
+        this.runReleaseHooks('stopped', record),
+        this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
+      ]);
       if (restart) record.state.status = 'restarting';
       await this.deps.store.saveState(record);
       this.publish('die', record, { exitCode: String(record.state.exitCode) });
@@ -429,6 +445,18 @@ export class ContainerManager {
     if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
       await this.remove(id, { force: true, removeVolumes: true }).catch((err) => this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`));
     }
+  }
+
+  private trackRuntimeCleanup(id: string, cleanup: Promise<void>): void {
+    this.runtimeCleanups.set(id, cleanup);
+    void cleanup.finally(() => {
+      if (this.runtimeCleanups.get(id) === cleanup) this.runtimeCleanups.delete(id);
+    });
+  }
+
+  /** Resolves when the runtime deletes that removals didn't wait for have finished. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.runtimeCleanups.values()]);
   }
 
   /** A restart policy's restart, once the back-off has passed. A failed start is one more exit. */
@@ -568,7 +596,8 @@ export class ContainerManager {
       record.state.status = 'removing';
       this.restarts.reset(record.id);
       this.health.stop(record.id);
-      await this.deps.runtime.delete(record.id, true).catch(() => undefined);
+      // An exit's deferred runtime delete is already under way (see handleExit).
+      if (!this.runtimeCleanups.has(record.id)) await this.deps.runtime.delete(record.id, true).catch(() => undefined);
       await this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes });
       await this.deps.layers.remove(record.id);
       await this.deps.store.delete(record.id);

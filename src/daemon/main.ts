@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     const daemon = await openDaemon(config, debug);
     daemonClose = async () => {
       daemon.containers.close();
+      await daemon.containers.drain();
       await daemon.networks?.shutdown();
     };
     for (const listener of listeners) {

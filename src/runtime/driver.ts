@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RuntimeDriver, RuntimeState } from './types.js';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
@@ -64,6 +64,7 @@ export class RuncDriver implements RuntimeDriver {
   private readonly createTimeoutMs: number;
   private readonly runc: Runc;
   private readonly exits: ExitWatcher;
+  private readonly deleting = new Map<string, Promise<void>>();
 
   constructor(options: RuncDriverOptions) {
     this.execRoot = options.execRoot;
@@ -201,8 +202,28 @@ export class RuncDriver implements RuntimeDriver {
     await this.runc.resume(id);
   }
 
-  async delete(id: string, force: boolean): Promise<void> {
+  /**
+   * One delete per container at a time: a removal that doesn't wait for the delete an exit
+   * started (see ContainerManager.handleExit) and a later start of the same id share it.
+   */
+  delete(id: string, force: boolean): Promise<void> {
     this.checkId(id);
+    const pending = this.deleting.get(id);
+    if (pending) return pending;
+    const deleting = this.deleteNow(id, force).finally(() => {
+      if (this.deleting.get(id) === deleting) this.deleting.delete(id);
+    });
+    this.deleting.set(id, deleting);
+    return deleting;
+  }
+
+  /** Ids runc keeps state for (one directory each under its root). */
+  async ids(): Promise<string[]> {
+    const entries = await readdir(this.runcRoot).catch(() => [] as string[]);
+    return entries.filter((name) => CONTAINER_ID_PATTERN.test(name));
+  }
+
+  private async deleteNow(id: string, force: boolean): Promise<void> {
     const record = await this.record(id);
     await this.runc.delete(id, force);
     // After a forced delete conmon still has to notice the kill and write the exit file; wait

@@ -100,6 +100,8 @@ export interface RuntimeDriver {
   state(id: string): Promise<RuntimeState | undefined>;
   /** `runc delete` (--force if asked) and removal of the monitor's files. */
   delete(id: string, force: boolean): Promise<void>;
+  /** Ids the runtime still keeps state for (crash leftovers included). */
+  ids?(): Promise<string[]>;
   /** The exit recorded by the monitor, undefined while the container has not exited. */
   exitStatus(id: string): Promise<ExitStatus | undefined>;
   /** Calls back with the container id whenever a monitor records an exit. Returns an unsubscribe. */

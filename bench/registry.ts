@@ -2,17 +2,22 @@
  * Registry figures: blob upload (100 MB monolithic, and in 5 MB chunks) and download
  * throughput of `berth registry serve`, next to Debian's docker-registry (the reference
  * implementation) in the same run when it is installed; and a 100 MB image pushed to and
- * pulled from berth's registry through berthd. Targets: upload >= 1.5x the reference
- * registry's throughput, download at least as fast.
+ * pulled from berth's registry through berthd, and through dockerd when one answers on
+ * /var/run/docker.sock (never started here). Targets: upload >= 1.5x the reference
+ * registry's throughput, download at least as fast; pull at least as fast as dockerd.
  *
  * Run alone: node $BERTH_DIST/bench/registry.js (BENCH_RUNS=3 for a quick look).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { hasReferenceRegistry, startBerthRegistry, startReferenceRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startDaemon } from '../test/helpers/daemon.js';
 import { median } from './measure.js';
+import { probeDockerd, type Dockerd } from './dockerd.js';
 import { renderTable, ms, type Row } from './report.js';
 
 const MB = 1_000_000;
@@ -107,6 +112,45 @@ function bigRootfsTar(): Buffer {
   return Buffer.concat([header, randomBytes(size), Buffer.alloc(pad), Buffer.alloc(1024)]);
 }
 
+/** The dockerd column of a push/pull row, or a note that none answered. */
+function withDockerd(row: Row, mine: number, theirs: number | undefined): Row {
+  if (theirs === undefined) return { ...row, dockerd: 'no dockerd' };
+  return { ...row, dockerd: `${ms(theirs)} (${mbps(theirs)})`, ratio: `${(mine / theirs).toFixed(2)}x` };
+}
+
+/**
+ * The same 100 MB image through a dockerd (when one answers): imported, pushed to berth's
+ * registry under its own tag, removed and pulled back. Only what we added is removed.
+ */
+async function dockerdPushPull(reg: TestRegistry, tar: Buffer): Promise<{ push: number; pull: number } | undefined> {
+  const dockerd: Dockerd | undefined = await probeDockerd();
+  if (!dockerd) {
+    process.stderr.write('bench: registry: no dockerd at /var/run/docker.sock, push/pull through berthd only\n');
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'berth-bench-dockerd-'));
+  const name = `${reg.addr}/bench/big:dockerd`;
+  try {
+    writeFileSync(join(dir, 'big.tar'), tar);
+    await dockerd.importImage(join(dir, 'big.tar'), name);
+    const push = await timed(async () => {
+      const r = await dockerd.docker(['push', name]);
+      if (r.code !== 0) throw new Error(`dockerd push failed: ${r.stderr}`);
+    });
+    const rmi = await dockerd.docker(['rmi', name]);
+    if (rmi.code !== 0) throw new Error(`dockerd rmi failed: ${rmi.stderr}`);
+    const pull = await timed(async () => {
+      const r = await dockerd.docker(['pull', name]);
+      if (r.code !== 0) throw new Error(`dockerd pull failed: ${r.stderr}`);
+    });
+    return { push, pull };
+  } finally {
+    const problems = await dockerd.cleanup();
+    if (problems.length) process.stderr.write(`bench: registry: dockerd cleanup: ${problems.join('; ')}\n`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function registryFigures(runs: number): Promise<Row[]> {
   const n = Math.max(1, Math.min(runs, 5));
   const blob = randomBytes(BLOB);
@@ -133,23 +177,27 @@ export async function registryFigures(runs: number): Promise<Row[]> {
     rows.push(row('registry download 100 MB', a.download, b?.download, 1));
 
     // Through berthd: a 100 MB image pushed to berth's registry, then pulled back after rmi.
+    const tar = bigRootfsTar();
+    const theirs = await dockerdPushPull(ours, tar);
     const d = await startDaemon();
     try {
       const name = `${ours.addr}/bench/big:1`;
-      const imp = await d.api('POST', `/images/create?fromSrc=-&repo=${encodeURIComponent(`${ours.addr}/bench/big`)}&tag=1`, bigRootfsTar(), { headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 300_000 });
+      const imp = await d.api('POST', `/images/create?fromSrc=-&repo=${encodeURIComponent(`${ours.addr}/bench/big`)}&tag=1`, tar, { headers: { 'Content-Type': 'application/x-tar' }, timeoutMs: 300_000 });
       if (imp.status !== 200) throw new Error(`import -> ${imp.status}`);
       const push = await timed(async () => {
         const r = await d.berth(['push', name], { timeoutMs: 600_000, env: { DOCKER_CONFIG: d.dir } });
         if (r.code !== 0) throw new Error(`push failed: ${r.stderr}`);
       });
-      rows.push({ figure: 'push 100 MB image through berthd', berthd: `${ms(push)} (${mbps(push)})`, note: 'one run: a second push finds the blob and skips it' });
+      rows.push(withDockerd({ figure: 'push 100 MB image through berthd', berthd: `${ms(push)} (${mbps(push)})`, note: 'one run: a second push finds the blob and skips it' }, push, theirs?.push));
       const rmi = await d.berth(['rmi', name]);
       if (rmi.code !== 0) throw new Error(`rmi failed: ${rmi.stderr}`);
       const pull = await timed(async () => {
         const r = await d.berth(['pull', name], { timeoutMs: 600_000, env: { DOCKER_CONFIG: d.dir } });
         if (r.code !== 0) throw new Error(`pull failed: ${r.stderr}`);
       });
-      rows.push({ figure: 'pull 100 MB image through berthd', berthd: `${ms(pull)} (${mbps(pull)})`, note: 'one run: download, verify, unpack' });
+      const pullRow = withDockerd({ figure: 'pull 100 MB image through berthd', berthd: `${ms(pull)} (${mbps(pull)})`, note: 'one run: download, verify, unpack', target: '<= dockerd time' }, pull, theirs?.pull);
+      if (theirs) pullRow.met = pull <= theirs.pull;
+      rows.push(pullRow);
     } finally {
       await d.stop();
     }

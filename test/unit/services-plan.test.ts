@@ -219,6 +219,46 @@ test('rolling update, stop-first, parallelism 2: never fewer than 4 of 6 running
   assert.ok(w.running(svc.ID).every((t) => t.SpecHash !== old));
 });
 
+test('update delay: the next task is replaced only Delay after the previous one became ready', () => {
+  const w = new World(['a']);
+  const svc = w.service({ replicas: 3, UpdateConfig: { Parallelism: 1, Delay: 5e9, Monitor: 1e9 } });
+  w.converge(2);
+  svc.PreviousSpec = structuredClone(svc.Spec);
+  svc.Spec.TaskTemplate.ContainerSpec.Env = ['V=2'];
+  svc.UpdateStatus = { State: 'updating', StartedAt: new Date(w.now).toISOString() };
+  const startedAt: number[] = [];
+  for (let i = 0; i < 40 && w.services[0]!.UpdateStatus?.State !== 'completed'; i++) {
+    const p = w.tick(500);
+    if (p.starts.length) startedAt.push(w.now);
+  }
+  assert.equal(w.services[0]!.UpdateStatus?.State, 'completed');
+  assert.equal(startedAt.length, 3);
+  for (let i = 1; i < startedAt.length; i++) assert.ok(startedAt[i]! - startedAt[i - 1]! >= 5000, `replacements ${startedAt[i]! - startedAt[i - 1]!} ms apart`);
+});
+
+test('max failure ratio: failures up to the ratio are tolerated, more trigger the failure action', () => {
+  const w = new World(['a', 'b']);
+  const svc = w.service({ replicas: 4, UpdateConfig: { Parallelism: 4, FailureAction: 'pause', Monitor: 1e9, MaxFailureRatio: 0.5 } });
+  w.converge(2);
+  svc.PreviousSpec = structuredClone(svc.Spec);
+  svc.Spec.TaskTemplate.ContainerSpec.Env = ['V=2'];
+  svc.UpdateStatus = { State: 'updating', StartedAt: new Date(w.now).toISOString() };
+  let failed = 0;
+  // One replacement fails to start: 1 of 4 is within the 0.5 ratio, the update goes on.
+  for (let i = 0; i < 10 && w.services[0]!.UpdateStatus?.State === 'updating'; i++) w.tick(1000, { startFails: () => failed++ === 0 });
+  assert.equal(w.services[0]!.UpdateStatus?.State, 'completed');
+  // Three of four failing is over the ratio: paused.
+  const w2 = new World(['a', 'b']);
+  const svc2 = w2.service({ replicas: 4, UpdateConfig: { Parallelism: 4, FailureAction: 'pause', Monitor: 1e9, MaxFailureRatio: 0.5 } });
+  w2.converge(2);
+  svc2.PreviousSpec = structuredClone(svc2.Spec);
+  svc2.Spec.TaskTemplate.ContainerSpec.Env = ['V=2'];
+  svc2.UpdateStatus = { State: 'updating', StartedAt: new Date(w2.now).toISOString() };
+  let failed2 = 0;
+  for (let i = 0; i < 10 && w2.services[0]!.UpdateStatus?.State === 'updating'; i++) w2.tick(1000, { startFails: () => failed2++ < 3 });
+  assert.equal(w2.services[0]!.UpdateStatus?.State, 'paused');
+});
+
 test('start-first keeps the old task until its replacement runs', () => {
   const w = new World(['a']);
   const svc = w.service({ replicas: 1, UpdateConfig: { Parallelism: 1, Order: 'start-first', Monitor: 1e9 } });

@@ -14,7 +14,7 @@ import { swarmId, type ServicesContext } from './context.js';
 import { makePlacer } from './placer.js';
 import { ServiceNames } from './names.js';
 import { plan, type ContainerRunState, type NodeView, type ObservedContainer, type Plan } from './plan.js';
-import { containerName, taskContainerBody } from './spec.js';
+import { containerName, networksOf, taskContainerBody } from './spec.js';
 import { keys, ServiceStore, type Change, type Snapshot } from './store.js';
 import { LABEL, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.js';
 
@@ -346,6 +346,17 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
           }
           id = (await engine.containerCreate(body, name)).Id;
         } else throw err;
+      }
+      // Create joins the first network (NetworkMode); the others are connected before start.
+      for (const net of networksOf(service.Spec).slice(1)) {
+        const res = await engine
+          .raw({ method: 'POST', path: `/networks/${encodeURIComponent(net)}/connect`, body: JSON.stringify({ Container: id }), headers: { 'Content-Type': 'application/json' } })
+          .catch((err: unknown) => {
+            // Already connected (a start repeated after a failover) is fine.
+            if (err instanceof ClientError && /already (exists|connected)/i.test(err.message)) return undefined;
+            throw err;
+          });
+        res?.resume();
       }
       await engine.containerStart(id).catch((err: unknown) => {
         if (!(err instanceof ClientError && err.statusCode === 304)) throw err;

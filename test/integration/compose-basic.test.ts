@@ -138,6 +138,18 @@ describe('berth compose (no networking needed)', () => {
     assert.deepEqual(await listed(), []);
   });
 
+  test('config prints no empty lists and keeps $$ escaped, so its output loads to the same', async () => {
+    write('services:\n  app:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "echo $$HOME ${GREETING:-hi}"]\n    environment: {PRICE: "$$5"}\n');
+    const first = expectOk('config', await compose(['config']));
+    assert.doesNotMatch(first, /: \[\]$/m, first);
+    assert.match(first, /echo \$\$HOME hi/);
+    assert.match(first, /PRICE: \$\$5/);
+    write(first, 'again.yaml');
+    assert.equal(expectOk('config of the output', await compose(['-f', 'again.yaml', 'config'])), first);
+    const json = JSON.parse(expectOk('config --format json', await compose(['config', '--format', 'json']))) as { services: { app: Record<string, unknown> } };
+    for (const key of ['ports', 'expose', 'volumes', 'tmpfs']) assert.equal(json.services.app[key], undefined, key);
+  });
+
   test('profiles: only enabled services run; --profile and COMPOSE_PROFILES enable more', async () => {
     write('services:\n  app:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n  debug:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n    profiles: [debug]\n');
     assert.equal(expectOk('config --services', await compose(['config', '--services'])), 'app\n');

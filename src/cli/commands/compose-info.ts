@@ -10,6 +10,7 @@ import { tabwrite } from '../render/table.js';
 import { StatusError } from '../command.js';
 import { CLI_VERSION } from '../meta.js';
 import { imageOf } from '../../compose/convert.js';
+import { configDocument } from '../../compose/config-doc.js';
 import { checkServices, type ComposeCommand } from './compose.js';
 
 class ComposePsRow extends ContainerContext {
@@ -145,11 +146,7 @@ export const config: ComposeCommand = {
       ctx.stdout.write([...all].sort().map((p) => `${p}\n`).join(''));
       return 0;
     }
-    const services = Object.fromEntries(Object.entries(project.services).filter(([n]) => !args.args.length || args.args.includes(n)).map(([n, s]) => {
-      const { name: _n, ...rest } = s;
-      return [n, rest];
-    }));
-    const doc = { name: project.name, services, networks: project.networks, volumes: project.volumes, secrets: project.secrets, configs: project.configs };
+    const doc = configDocument(project, args.args);
     ctx.stdout.write(args.string('format') === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { sortMapEntries: false }));
     return 0;
   },

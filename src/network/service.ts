@@ -20,7 +20,9 @@ import { defaultGateway, poolOf, prefixLength, release } from './ipam.js';
 import { parseResolvConf, type ResolvConf } from './etcfiles.js';
 import type { HeldPort } from './ports.js';
 import type { NetworkRecord } from './types.js';
-import { OverlayNetworks } from './overlay/service.js';
+// Type only: the overlay code (and with it etcd3, grpc-js and protobufjs, ~20 MiB of heap) loads
+// only when berthd has a cluster store (see openOverlay).
+import type { OverlayNetworks } from './overlay/service.js';
 
 /** The part of the container store networking reads and writes. */
 export interface ContainerDirectory {
@@ -96,16 +98,17 @@ export class NetworkService {
     service.hostHostsText = await readFile('/etc/hosts', 'utf8').catch(() => '');
     await service.ensurePredefined();
     if (config.clusterAdvertise && !config.clusterStore) throw invalidParameter('invalid cluster configuration: --cluster-advertise must be accompanied by --cluster-store');
-    if (config.clusterStore) service.openOverlay(config.clusterStore);
+    if (config.clusterStore) await service.openOverlay(config.clusterStore);
     return service;
   }
 
-  private openOverlay(clusterStore: string): void {
+  private async openOverlay(clusterStore: string): Promise<void> {
     const opts = new Map((this.config.clusterStoreOpts ?? []).map((o) => [o.split('=')[0]!, o.slice(o.indexOf('=') + 1)]));
     const portText = opts.get('vxlan.port');
     const vxlanPort = portText === undefined ? DEFAULT_VXLAN_PORT : Number(portText);
     if (!Number.isInteger(vxlanPort) || vxlanPort < 1 || vxlanPort > 65535) throw invalidParameter(`invalid --cluster-store-opt vxlan.port=${portText}`);
     for (const key of opts.keys()) if (key !== 'vxlan.port') throw invalidParameter(`unknown --cluster-store-opt ${key}`);
+    const { OverlayNetworks } = await import('./overlay/service.js');
     const overlay = new OverlayNetworks({ clusterStore, clusterAdvertise: this.config.clusterAdvertise ?? '', vxlanPort, alias: this.alias, debug: this.debug });
     overlay.onNetworks = (records) => {
       this.store.setGlobal(records);

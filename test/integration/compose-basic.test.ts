@@ -150,6 +150,82 @@ describe('berth compose (no networking needed)', () => {
     for (const key of ['ports', 'expose', 'volumes', 'tmpfs']) assert.equal(json.services.app[key], undefined, key);
   });
 
+  test('up --wait returns once services are healthy; a service that exits fails it', async () => {
+    write([
+      'services:',
+      '  slow:',
+      '    image: busybox',
+      '    network_mode: none',
+      '    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 600"]',
+      '    stop_grace_period: 1s',
+      '    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 300ms, retries: 20}',
+      '',
+    ].join('\n'));
+    expectOk('up --wait', await compose(['up', '-d', '--wait']));
+    const health = ((await d.api('GET', '/containers/demo-slow-1/json')).json as { State: { Health: { Status: string } } }).State.Health.Status;
+    assert.equal(health, 'healthy');
+    write('services:\n  broken:\n    image: busybox\n    network_mode: none\n    command: ["sh", "-c", "exit 3"]\n');
+    const r = await compose(['up', '-d', '--wait', '--remove-orphans']);
+    assert.notEqual(r.code, 0, `up --wait with an exiting service: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /broken/);
+    expectOk('down', await compose(['down', '-t', '0']));
+    assert.deepEqual(await listed(), []);
+  });
+
+  test('--force-recreate replaces unchanged containers; --no-recreate keeps changed ones; --remove-orphans', async () => {
+    const svc = (name: string, cmd: string): string[] => ['  ' + name + ':', '    image: busybox', '    network_mode: none', `    command: ["sh", "-c", "${cmd}"]`, '    stop_grace_period: 1s'];
+    write(['services:', ...svc('a', 'sleep 600'), ...svc('b', 'sleep 600'), ''].join('\n'));
+    expectOk('up', await compose(['up', '-d']));
+    const ids = async (): Promise<string[]> => (await listed()).map((c) => c.Id);
+    const first = await ids();
+    expectOk('up --force-recreate', await compose(['up', '-d', '--force-recreate']));
+    const forced = await ids();
+    assert.equal(forced.length, 2);
+    assert.ok(forced.every((id) => !first.includes(id)), 'every container was recreated');
+    write(['services:', ...svc('a', 'sleep 601'), ...svc('b', 'sleep 600'), ''].join('\n'));
+    expectOk('up --no-recreate', await compose(['up', '-d', '--no-recreate']));
+    assert.deepEqual(await ids(), forced);
+    assert.deepEqual(((await d.api('GET', '/containers/demo-a-1/json')).json as { Config: { Cmd: string[] } }).Config.Cmd, ['sh', '-c', 'sleep 600']);
+    // b leaves the file: an up without --remove-orphans keeps it, with it removes it.
+    write(['services:', ...svc('a', 'sleep 600'), ''].join('\n'));
+    expectOk('up', await compose(['up', '-d']));
+    assert.deepEqual((await listed()).map((c) => c.Names[0]), ['/demo-a-1', '/demo-b-1']);
+    expectOk('up --remove-orphans', await compose(['up', '-d', '--remove-orphans']));
+    assert.deepEqual((await listed()).map((c) => c.Names[0]), ['/demo-a-1']);
+    expectOk('down', await compose(['down', '-t', '0']));
+  });
+
+  test('down --rmi local removes only images without a custom tag; --rmi all the others too', async () => {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo built > /built\n');
+    expectOk('tag', await d.berth(['tag', 'busybox', 'rmi-all:1']));
+    write([
+      'services:',
+      '  built:',
+      '    build: .',
+      '    network_mode: none',
+      '    command: ["sleep", "600"]',
+      '    stop_grace_period: 1s',
+      '  tagged:',
+      '    image: rmi-all:1',
+      '    network_mode: none',
+      '    command: ["sleep", "600"]',
+      '    stop_grace_period: 1s',
+      '',
+    ].join('\n'));
+    expectOk('up --build', await compose(['up', '-d', '--build']));
+    assert.equal((await d.api('GET', '/images/demo-built/json')).status, 200);
+    expectOk('down --rmi local', await compose(['down', '--rmi', 'local', '-t', '0']));
+    assert.equal((await d.api('GET', '/images/demo-built/json')).status, 404);
+    assert.equal((await d.api('GET', '/images/rmi-all:1/json')).status, 200);
+    expectOk('up --build', await compose(['up', '-d', '--build']));
+    expectOk('down --rmi all', await compose(['down', '--rmi', 'all', '-t', '0']));
+    assert.equal((await d.api('GET', '/images/demo-built/json')).status, 404);
+    assert.equal((await d.api('GET', '/images/rmi-all:1/json')).status, 404);
+    // rmi-all:1 was another tag of busybox: only the tag went.
+    assert.equal((await d.api('GET', '/images/busybox/json')).status, 200);
+    assert.deepEqual(await listed(), []);
+  });
+
   test('profiles: only enabled services run; --profile and COMPOSE_PROFILES enable more', async () => {
     write('services:\n  app:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n  debug:\n    image: busybox\n    network_mode: none\n    command: [sleep, "600"]\n    profiles: [debug]\n');
     assert.equal(expectOk('config --services', await compose(['config', '--services'])), 'app\n');

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { busyboxTar, importBusybox } from '../helpers/images.js';
 import { dockerBin } from '../helpers/paths.js';
-import { describeResult, expectOk } from '../helpers/exec.js';
+import { describeResult, expectOk, waitFor } from '../helpers/exec.js';
 
 const T = { timeout: 120_000 };
 
@@ -133,5 +133,52 @@ describe('docker CLI against berthd: engine extras', { timeout: 900_000, skip: e
     assert.equal(b.State.Status, 'created');
     expectOk('rm', await d.docker(['rm', '-f', 'late-net', 'alias-web', 'port-a', 'port-b']));
     expectOk('network rm', await d.docker(['network', 'rm', 'xtra-late']));
+  });
+
+  it('create + start, start -a, wait', T, async () => {
+    const id = expectOk('docker create', await d.docker(['create', '--name', 'cs', 'busybox', 'sh', '-c', 'echo out-$RANDOM; echo err >&2; exit 4'])).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.equal((await inspect('cs')).State.Status, 'created');
+    assert.equal(expectOk('docker start', await d.docker(['start', 'cs'])), 'cs\n');
+    assert.equal(expectOk('docker wait', await d.docker(['wait', 'cs'])), '4\n');
+    const attached = await d.docker(['start', '-a', 'cs']);
+    assert.equal(attached.code, 4, describeResult('docker start -a', attached));
+    assert.match(attached.stdout, /^out-\d+\n$/);
+    assert.equal(attached.stderr, 'err\n');
+    const logs = await d.docker(['logs', 'cs']);
+    assert.equal(logs.stdout.split('\n').filter((l) => l.startsWith('out-')).length, 2);
+    expectOk('rm', await d.docker(['rm', 'cs']));
+  });
+
+  it('OOM kill: exit 137 and State.OOMKilled', T, async () => {
+    const r = await d.docker(['run', '--name', 'oomd', '-m', '8m', '--memory-swap', '8m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done']);
+    assert.equal(r.code, 137, describeResult('docker run -m 8m', r));
+    assert.equal(expectOk('inspect', await d.docker(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}} {{.HostConfig.Memory}}', 'oomd'])), `true 137 ${8 << 20}\n`);
+    expectOk('rm', await d.docker(['rm', 'oomd']));
+  });
+
+  it('--pids-limit stops a fork bomb', T, async () => {
+    const script = '(while true; do sleep 100 & done); read max < /sys/fs/cgroup/pids/pids.max; echo max=$max survived';
+    const r = await d.docker(['run', '--name', 'pidsd', '--pids-limit', '10', 'busybox', 'sh', '-c', script]);
+    assert.equal(r.code, 0, describeResult('docker run --pids-limit 10', r));
+    assert.match(r.stderr, /can't fork/);
+    assert.equal(r.stdout, 'max=10 survived\n');
+    assert.equal(expectOk('inspect', await d.docker(['inspect', '-f', '{{.HostConfig.PidsLimit}}', 'pidsd'])), '10\n');
+    expectOk('rm', await d.docker(['rm', 'pidsd']));
+  });
+
+  it('restart policy on-failure:2 restarts twice, then stays exited', T, async () => {
+    expectOk('docker run -d', await d.docker(['run', '-d', '--name', 'rp', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'sleep 0.2; exit 1']));
+    const done = await waitFor(async () => {
+      const info = await inspect('rp');
+      return info.RestartCount === 2 && info.State.Status === 'exited' ? info : undefined;
+    }, { timeoutMs: 20_000 });
+    assert.ok(done, JSON.stringify((await inspect('rp')).State));
+    const shown = expectOk('inspect', await d.docker(['inspect', '-f', '{{.RestartCount}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.ExitCode}}', 'rp']));
+    assert.equal(shown, '2 on-failure 2 1\n');
+    // update --restart changes the policy and keeps it
+    expectOk('docker update', await d.docker(['update', '--restart', 'always', 'rp']));
+    assert.equal((await inspect('rp')).HostConfig.RestartPolicy.Name, 'always');
+    expectOk('rm', await d.docker(['rm', '-f', 'rp']));
   });
 });

@@ -17,7 +17,7 @@ import { decompressed } from '../snapshot/decompress.js';
 import { cleanEntryPath } from '../snapshot/tar-apply.js';
 import { chainIdOf } from '../snapshot/chain.js';
 import { decodeImageConfig } from './config-json.js';
-import { digestHex } from './content.js';
+import { digestHex, sha256Digest } from './content.js';
 import { parseNormalizedNamed } from './reference.js';
 import type { ImageStore } from './store.js';
 import type { ImageRecord } from './types.js';
@@ -26,6 +26,8 @@ interface ArchiveImage {
   configPath: string;
   repoTags: string[];
   layerPaths: string[];
+  /** docker save's parent link: the ID of another image in the same archive. */
+  parent?: string;
 }
 
 export interface LoadedImage {
@@ -158,7 +160,8 @@ async function listImages(archive: UnpackedArchive): Promise<ArchiveImage[]> {
     if (!Array.isArray(manifest)) throw invalidParameter('invalid archive: manifest.json is not a list');
     return manifest.map((m: Record<string, unknown>) => {
       if (typeof m?.Config !== 'string') throw invalidParameter('invalid archive: a manifest.json entry has no Config');
-      return { configPath: m.Config, repoTags: asStringArray(m.RepoTags, 'RepoTags'), layerPaths: asStringArray(m.Layers, 'Layers') };
+      const parent = typeof m.Parent === 'string' && /^sha256:[a-f0-9]{64}$/.test(m.Parent) ? m.Parent : undefined;
+      return { configPath: m.Config, repoTags: asStringArray(m.RepoTags, 'RepoTags'), layerPaths: asStringArray(m.Layers, 'Layers'), parent };
     });
   }
   if (!archive.has('index.json')) throw invalidParameter('invalid archive: it has neither manifest.json nor index.json (not an image archive)');
@@ -218,12 +221,14 @@ export async function loadImages(images: ImageStore, source: Readable): Promise<
         parent = chain;
       }
     }
-    const loaded: LoadedImage[] = [];
-    for (const { entry, raw } of planned) {
-      const image = await images.createImageFromConfigBytes(raw);
-      for (const tag of entry.repoTags) await images.tag(image.id, tag);
-      loaded.push({ image: images.resolve(image.id), tags: entry.repoTags });
+    // Parents are created first so their links can be recorded; the report keeps the archive's order.
+    const created = new Map<(typeof planned)[number], LoadedImage>();
+    for (const item of parentsFirst(planned)) {
+      const image = await images.createImageFromConfigBytes(item.raw, { parent: linkableParent(images, item.entry.parent, item.diffIds) });
+      for (const tag of item.entry.repoTags) await images.tag(image.id, tag);
+      created.set(item, { image: images.resolve(image.id), tags: item.entry.repoTags });
     }
+    const loaded = planned.map((item) => created.get(item)!);
     return loaded;
   } catch (err) {
     // Layers this load unpacked go again, unless an image recorded meanwhile uses them.
@@ -237,4 +242,33 @@ export async function loadImages(images: ImageStore, source: Readable): Promise<
   } finally {
     await rm(tempDir, { recursive: true, force: true });
   }
+}
+
+/** Images whose parent link names another image of the archive come after that image. */
+function parentsFirst<T extends { entry: ArchiveImage; raw: Buffer }>(planned: T[]): T[] {
+  const idOf = (p: T): string => sha256Digest(p.raw);
+  const byId = new Map(planned.map((p) => [idOf(p), p]));
+  const ordered: T[] = [];
+  const placed = new Set<string>();
+  const place = (p: T, depth: number): void => {
+    const id = idOf(p);
+    if (placed.has(id)) return;
+    const parent = p.entry.parent ? byId.get(p.entry.parent) : undefined;
+    // A cycle of parent links (a crafted archive) is cut rather than followed forever.
+    if (parent && depth < planned.length) place(parent, depth + 1);
+    placed.add(id);
+    ordered.push(p);
+  };
+  for (const p of planned) place(p, 0);
+  return ordered;
+}
+
+/** The parent link to record: only to a stored image whose layers start this image's (moby's setParentID check). */
+function linkableParent(images: ImageStore, parent: string | undefined, diffIds: string[]): string | undefined {
+  if (!parent) return undefined;
+  const image = images.tryResolve(parent);
+  if (!image || image.id !== parent) return undefined;
+  const parentIds = image.config.rootfs.diff_ids;
+  if (parentIds.length > diffIds.length || parentIds.some((d, i) => d !== diffIds[i])) return undefined;
+  return parent;
 }

@@ -58,7 +58,10 @@ async function* saveItems(images: ImageStore, targets: SaveTarget[]): AsyncGener
   yield dirItem('blobs');
   yield dirItem('blobs/sha256');
   const written = new Set<string>();
-  const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
+  const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[]; Parent?: string }> = [];
+  // As docker save: a parent link is written only when the parent is in the archive too, so load
+  // can restore it (history then shows the parent chain's IDs again).
+  const savedIds = new Set(targets.map((t) => t.image.id));
   const index: Array<Record<string, unknown>> = [];
   const repositories: Record<string, Record<string, string>> = {};
   for (const { image, tags } of targets) {
@@ -97,7 +100,12 @@ async function* saveItems(images: ImageStore, targets: SaveTarget[]): AsyncGener
       const repo = familiarName(ref);
       (repositories[repo] ??= {})[ref.tag ?? 'latest'] = digestHex(layers[layers.length - 1]?.digest ?? image.id);
     }
-    manifest.push({ Config: `blobs/sha256/${digestHex(image.id)}`, RepoTags: tags.length > 0 ? tags : null, Layers: layers.map((l) => `blobs/sha256/${digestHex(l.digest)}`) });
+    manifest.push({
+      Config: `blobs/sha256/${digestHex(image.id)}`,
+      RepoTags: tags.length > 0 ? tags : null,
+      Layers: layers.map((l) => `blobs/sha256/${digestHex(l.digest)}`),
+      ...(image.parent && savedIds.has(image.parent) ? { Parent: image.parent } : {}),
+    });
   }
   const indexBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index }));
   yield fileItem('index.json', indexBytes);

@@ -75,12 +75,15 @@ describe('save, load, export', { timeout: 600_000 }, () => {
     expectOk('save', await berth(['save', '-o', archive, 'mine:1', 'mine:2', 'busybox']));
     const files = await readTar(readFileSync(archive));
     for (const name of ['manifest.json', 'index.json', 'oci-layout', 'repositories']) assert.ok(files.has(name), `${name} missing`);
-    const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+    const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Array<{ Config: string; RepoTags: string[]; Layers: string[]; Parent?: string }>;
     assert.equal(manifest.length, 2);
     const mine = manifest.find((m) => m.RepoTags?.includes('mine:1'))!;
     assert.deepEqual(mine.RepoTags.sort(), ['mine:1', 'mine:2']);
     assert.equal(`sha256:${sha(files.get(mine.Config)!)}`, before[0].Id);
     for (const layer of mine.Layers) assert.ok(files.has(layer), `layer ${layer} missing`);
+    // docker save links an image to its parent when both are in the archive; load restores it.
+    assert.equal(mine.Parent, before[1].Id);
+    assert.equal(manifest.find((m) => m.RepoTags?.includes('busybox:latest'))!.Parent, undefined);
 
     expectOk('rmi', await berth(['rmi', 'mine:1', 'mine:2', 'busybox']));
     const loaded = await berth(['load', '-i', archive]);

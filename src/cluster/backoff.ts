@@ -48,3 +48,54 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * One read of a store, run one at a time: a trigger while it runs makes it run once more
+ * afterwards (so what it delivers is never older than the last trigger), and a failure is
+ * reported and retried with back-off until a run succeeds or the signal aborts.
+ */
+export class CoalescedRetry {
+  private running = false;
+  private dirty = false;
+
+  constructor(
+    private readonly run: () => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+    private readonly signal: AbortSignal,
+    private readonly backoff: BackoffOptions = {},
+  ) {}
+
+  get busy(): boolean {
+    return this.running;
+  }
+
+  /** Asks for one more run after the current one (or the next trigger). */
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  async trigger(): Promise<void> {
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = true;
+    const backoff = new Backoff(this.backoff);
+    try {
+      do {
+        this.dirty = false;
+        try {
+          await this.run();
+          backoff.reset();
+        } catch (err) {
+          if (this.signal.aborted) return;
+          this.onError(err);
+          this.dirty = true;
+          await delay(backoff.next(), this.signal);
+        }
+      } while (this.dirty && !this.signal.aborted);
+    } finally {
+      this.running = false;
+    }
+  }
+}

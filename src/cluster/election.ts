@@ -9,7 +9,7 @@
 import type { Lease, Watcher } from 'etcd3';
 import { BerthError, invalidParameter } from '../util/errors.js';
 import type { Election } from './types.js';
-import { Backoff, delay, type BackoffOptions } from './backoff.js';
+import { Backoff, CoalescedRetry, delay, type BackoffOptions } from './backoff.js';
 import { connectEtcd, type EtcdConnection } from './discovery/etcd-client.js';
 import { swarmKeys } from './discovery/etcd.js';
 import { parseDiscoveryUrl } from './discovery/url.js';
@@ -105,36 +105,19 @@ export class EtcdElection implements ClosableElection {
   observe(onChange: (leader: string | undefined) => void): () => void {
     const abort = new AbortController();
     let last: string | undefined | null = null;
-    let running = false;
-    let dirty = false;
-    const check = async (): Promise<void> => {
-      if (running) {
-        dirty = true;
-        return;
-      }
-      running = true;
-      const backoff = new Backoff(this.options.backoff);
-      try {
-        do {
-          dirty = false;
-          try {
-            const current = (await this.first())?.value;
-            backoff.reset();
-            if (current !== last && !abort.signal.aborted) {
-              last = current;
-              onChange(current);
-            }
-          } catch (err) {
-            if (abort.signal.aborted) return;
-            this.options.onError?.(this.conn.describe(err, 'observing the primary manager'));
-            dirty = true;
-            await delay(backoff.next(), abort.signal);
-          }
-        } while (dirty && !abort.signal.aborted);
-      } finally {
-        running = false;
-      }
-    };
+    const checker = new CoalescedRetry(
+      async () => {
+        const current = (await this.first())?.value;
+        if (current !== last && !abort.signal.aborted) {
+          last = current;
+          onChange(current);
+        }
+      },
+      (err) => this.options.onError?.(this.conn.describe(err, 'observing the primary manager')),
+      abort.signal,
+      this.options.backoff,
+    );
+    const check = (): Promise<void> => checker.trigger();
     const watcher = this.conn.client.watch().prefix(this.prefix).watcher();
     watcher.on('connected', () => void check());
     watcher.on('put', () => void check());

@@ -6,15 +6,7 @@ import { openSync, writeSync, closeSync, readFileSync, unlinkSync, existsSync } 
 import { connect } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import { conflict, isErrno } from '../util/errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
+import { processAlive } from '../util/pid-lock.js';
 
 export function acquirePidLock(path: string, what: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -32,7 +24,7 @@ export function acquirePidLock(path: string, what: string): () => void {
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
       const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw conflict(`${what} is locked by a running berthd (pid ${pid}, ${path}); stop it first, or choose another --data-root`);
       }
       unlinkSync(path);

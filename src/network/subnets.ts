@@ -4,9 +4,9 @@
  * the host nor another berth network. Several daemons may choose at once (parallel tests), so
  * the choice and the creation of the bridge that claims it happen under a host-wide lock file.
  */
-import { open, readFile, unlink } from 'node:fs/promises';
 import { listRoutes } from '../sys/ip.js';
-import { invalidParameter, isErrno } from '../util/errors.js';
+import { invalidParameter } from '../util/errors.js';
+import { withPidFileLock } from '../util/pid-lock.js';
 import { formatCidr, overlaps, parseCidr, size, type Cidr } from './ipv4.js';
 
 export const DEFAULT_POOLS = [
@@ -19,38 +19,9 @@ export const DEFAULT_POOLS = [
 
 const LOCK_PATH = '/run/berth-subnets.lock';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Runs `fn` holding the host-wide subnet lock (an O_EXCL file holding the owner's pid). */
-export async function withSubnetLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const handle = await open(LOCK_PATH, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-      const owner = Number((await readFile(LOCK_PATH, 'utf8').catch(() => '')).trim());
-      // A lock whose owner died (or that is still being written) is taken over after a check.
-      if (owner > 0 && !alive(owner)) await unlink(LOCK_PATH).catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK_PATH}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(LOCK_PATH).catch(() => undefined);
-  }
+/** Runs `fn` holding the host-wide subnet lock. */
+export function withSubnetLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withPidFileLock(LOCK_PATH, 'the subnet lock', fn, 15_000);
 }
 
 /** Subnets in use on the host: every route except default routes. */

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { execTool, execToolChecked } from './exec.js';
 import { listMountPoints, unmount } from './fs.js';
+import { processAlive } from '../util/pid-lock.js';
 
 export function namedNetnsPath(name: string): string {
   return `/run/netns/${name}`;
@@ -115,14 +116,6 @@ export function spawnInNetns(netns: string, hostname: string, file: string, args
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isZombie(pid: number): boolean {
   try {
@@ -137,21 +130,21 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** SIGTERM, SIGKILL after `graceMs`; resolves once the pid is gone (or a zombie). */
 export async function terminate(pid: number, graceMs: number): Promise<void> {
-  if (!isAlive(pid)) return;
+  if (!processAlive(pid)) return;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   for (const deadline = Date.now() + graceMs; Date.now() < deadline; await sleep(50)) {
-    if (!isAlive(pid) || isZombie(pid)) return;
+    if (!processAlive(pid) || isZombie(pid)) return;
   }
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     return;
   }
-  for (let i = 0; i < 100 && isAlive(pid) && !isZombie(pid); i++) await sleep(20);
+  for (let i = 0; i < 100 && processAlive(pid) && !isZombie(pid); i++) await sleep(20);
 }
 
 /** Pids whose command line mentions one of `needles` (a machine's conmons name its exec-root). */

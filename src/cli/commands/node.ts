@@ -5,10 +5,9 @@
 import { StatusError, type CommandSpec } from '../command.js';
 import { FlagError } from '../flags.js';
 import { parseFilters } from '../filters.js';
-import { HeaderMap, renderList, renderOne } from '../render/formatter.js';
+import { HeaderMap, renderList } from '../render/formatter.js';
 import { isNotFound } from '../../client/errors.js';
-import { callJson } from './object-commands.js';
-import { inspectJson } from './inspect.js';
+import { callJson, inspectNamed } from './object-commands.js';
 import { FORMAT_HELP, FORMAT_TABLE_HELP } from './common.js';
 import { printTasks, TASK_LIST_FLAGS } from './service.js';
 import type { SwarmNode, Task } from '../../cluster/services/types.js';
@@ -90,22 +89,7 @@ export const nodeInspect: CommandSpec = {
   ],
   args: { min: 1 },
   async run(ctx, args) {
-    const found: SwarmNode[] = [];
-    const errors: string[] = [];
-    for (const ref of args.args) {
-      try {
-        found.push(await callJson<SwarmNode>(ctx, 'GET', `/nodes/${enc(ref)}`));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        errors.push(`Error: No such node: ${ref}`);
-      }
-    }
-    const format = args.string('format');
-    if (args.bool('pretty')) ctx.stdout.write(found.map(pretty).join('\n'));
-    else if (format) ctx.stdout.write(found.map((o) => renderOne(format, o)).join(''));
-    else ctx.stdout.write(`${inspectJson(found)}\n`);
-    if (errors.length) throw new StatusError(errors.join('\n'), 1);
-    return 0;
+    return inspectNamed<SwarmNode>(ctx, args.args, 'node', (ref) => `/nodes/${enc(ref)}`, args.string('format'), { pretty, prettyRequested: args.bool('pretty') });
   },
 };
 

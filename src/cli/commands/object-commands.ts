@@ -31,18 +31,33 @@ export function keyValues(values: string[], flagLabel: string, keyRequired: bool
 }
 
 /** Inspects each name at `pathOf(name)`; prints the array (or one template line per object). */
-export async function inspectNamed(ctx: CliContext, names: string[], kind: string, pathOf: (name: string) => string, format: string | undefined): Promise<number> {
-  const found: unknown[] = [];
+export interface InspectOptions<T> {
+  /** --pretty's renderer, for the swarm objects that have one. */
+  pretty?: (object: T) => string;
+  /** The message for a missing name, when the object's docker text differs from "No such KIND". */
+  missing?: (name: string) => string;
+}
+
+export async function inspectNamed<T = unknown>(
+  ctx: CliContext,
+  names: string[],
+  kind: string,
+  pathOf: (name: string) => string,
+  format: string | undefined,
+  options: InspectOptions<T> & { prettyRequested?: boolean } = {},
+): Promise<number> {
+  const found: T[] = [];
   const errors: string[] = [];
   for (const name of names) {
     try {
-      found.push(await callJson<unknown>(ctx, 'GET', pathOf(name)));
+      found.push(await callJson<T>(ctx, 'GET', pathOf(name)));
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      errors.push(`Error: No such ${kind}: ${name}`);
+      errors.push(`Error: ${options.missing ? options.missing(name) : `No such ${kind}: ${name}`}`);
     }
   }
-  if (format) ctx.stdout.write(found.map((o) => renderOne(format, o)).join(''));
+  if (options.prettyRequested && options.pretty) ctx.stdout.write(found.map(options.pretty).join('\n'));
+  else if (format) ctx.stdout.write(found.map((o) => renderOne(format, o)).join(''));
   else ctx.stdout.write(`${inspectJson(found)}\n`);
   if (errors.length > 0) throw new StatusError(errors.join('\n'), 1);
   return 0;

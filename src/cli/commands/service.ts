@@ -5,12 +5,11 @@
 import { StatusError, type CliContext, type CommandSpec } from '../command.js';
 import { FlagError, type ParsedArgs } from '../flags.js';
 import { parseFilters } from '../filters.js';
-import { HeaderMap, renderList, renderOne } from '../render/formatter.js';
+import { HeaderMap, renderList } from '../render/formatter.js';
 import { humanDuration } from '../render/human.js';
 import { Demuxer } from '../../client/stdcopy.js';
 import { isNotFound } from '../../client/errors.js';
-import { callJson } from './object-commands.js';
-import { inspectJson } from './inspect.js';
+import { callJson, inspectNamed } from './object-commands.js';
 import { FORMAT_HELP, FORMAT_TABLE_HELP } from './common.js';
 import { CREATE_FLAGS, UPDATE_FLAGS, specFromCreate, specFromUpdate } from './service-spec.js';
 import type { Service, ServiceSpec, SwarmNode, Task } from '../../cluster/services/types.js';
@@ -245,22 +244,7 @@ export const serviceInspect: CommandSpec = {
   ],
   args: { min: 1 },
   async run(ctx, args) {
-    const found: Service[] = [];
-    const errors: string[] = [];
-    for (const ref of args.args) {
-      try {
-        found.push(await callJson<Service>(ctx, 'GET', `/services/${enc(ref)}`));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        errors.push(`Error: no such service: ${ref}`);
-      }
-    }
-    const format = args.string('format');
-    if (args.bool('pretty')) ctx.stdout.write(found.map(pretty).join('\n'));
-    else if (format) ctx.stdout.write(found.map((o) => renderOne(format, o)).join(''));
-    else ctx.stdout.write(`${inspectJson(found)}\n`);
-    if (errors.length) throw new StatusError(errors.join('\n'), 1);
-    return 0;
+    return inspectNamed<Service>(ctx, args.args, 'service', (ref) => `/services/${enc(ref)}`, args.string('format'), { pretty, prettyRequested: args.bool('pretty'), missing: (ref) => `no such service: ${ref}` });
   },
 };
 

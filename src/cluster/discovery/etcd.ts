@@ -14,7 +14,7 @@ import type { Lease } from 'etcd3';
 import { EtcdLeaseInvalidError } from 'etcd3';
 import { conflict, errorMessage, invalidParameter } from '../../util/errors.js';
 import type { Discovery, NodeEntry, Registration } from '../types.js';
-import { Backoff, delay, type BackoffOptions } from '../backoff.js';
+import { Backoff, CoalescedRetry, type BackoffOptions } from '../backoff.js';
 import { connectEtcd, withTimeout, type EtcdConnection } from './etcd-client.js';
 import { checkAddr } from './url.js';
 
@@ -66,8 +66,6 @@ export class EtcdDiscovery implements Discovery {
     const current = new Map<string, NodeEntry>();
     let synced = false;
     let last: string | undefined;
-    let running = false;
-    let dirty = false;
     const report = (err: unknown): void => onError?.(this.conn.describe(err, 'watching nodes'));
     const emit = (): void => {
       if (abort.signal.aborted) return;
@@ -80,38 +78,22 @@ export class EtcdDiscovery implements Discovery {
     // A full re-list, one at a time: at the start and whenever the watch (re)connects, which
     // covers anything missed while it was away. Events that arrive during a re-list cause one
     // more, so the delivered set is never older than the last event.
-    const resync = async (): Promise<void> => {
-      if (running) {
-        dirty = true;
-        return;
-      }
-      running = true;
-      const backoff = new Backoff(this.options.backoff);
-      try {
-        do {
-          dirty = false;
-          try {
-            const nodes = await this.list();
-            backoff.reset();
-            current.clear();
-            for (const n of nodes) current.set(n.addr, n);
-            synced = true;
-            emit();
-          } catch (err) {
-            if (abort.signal.aborted) return;
-            report(err);
-            dirty = true;
-            await delay(backoff.next(), abort.signal);
-          }
-        } while (dirty && !abort.signal.aborted);
-      } finally {
-        running = false;
-      }
-    };
+    const resync = new CoalescedRetry(
+      async () => {
+        const nodes = await this.list();
+        current.clear();
+        for (const n of nodes) current.set(n.addr, n);
+        synced = true;
+        emit();
+      },
+      report,
+      abort.signal,
+      this.options.backoff,
+    );
     // Between re-lists, each event updates the set directly (a heartbeat costs no range read).
     const applyEvent = (key: string, value: string | undefined): void => {
-      if (running || !synced) {
-        dirty = true;
+      if (resync.busy || !synced) {
+        resync.markDirty();
         return;
       }
       const addr = key.slice(this.keys.nodes.length);
@@ -122,12 +104,12 @@ export class EtcdDiscovery implements Discovery {
     };
     // The watcher reconnects by itself, with the client's capped back-off, and says 'connected'.
     const watcher = this.conn.client.watch().prefix(this.keys.nodes).watcher();
-    watcher.on('connected', () => void resync());
+    watcher.on('connected', () => void resync.trigger());
     watcher.on('put', (kv) => applyEvent(kv.key.toString('utf8'), kv.value.toString('utf8')));
     watcher.on('delete', (kv) => applyEvent(kv.key.toString('utf8'), undefined));
     watcher.on('disconnected', (err) => report(err));
     watcher.on('error', (err) => report(err));
-    void resync();
+    void resync.trigger();
     const stop = (): void => {
       if (abort.signal.aborted) return;
       abort.abort();

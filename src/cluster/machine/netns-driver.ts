@@ -22,7 +22,6 @@ import {
   deleteHostLink,
   deleteNamedNetns,
   ensureMachineBridge,
-  isAlive,
   namedNetnsExists,
   pidsInNetns,
   pidsMentioning,
@@ -37,6 +36,7 @@ import {
 import { machineCertPaths } from './certs.js';
 import { localInstall } from './install.js';
 import type { MachineConfig, MachineStore, NetnsDriverConfig } from './store.js';
+import { processAlive } from '../../util/pid-lock.js';
 
 export const DEFAULT_BRIDGE = 'berthm0';
 /** docker-machine's VirtualBox host-only range; clear of berth's default pools (172.17-31/16 first). */
@@ -150,7 +150,7 @@ export async function createNetwork(n: NetnsDriverConfig, ip: string, prefix: nu
 export function berthdPid(store: MachineStore, config: MachineConfig): number | undefined {
   try {
     const pid = Number(readFileSync(paths(store, config).pidfile, 'utf8').trim());
-    return pid > 0 && isAlive(pid) ? pid : undefined;
+    return pid > 0 && processAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -176,7 +176,7 @@ export async function startEngine(store: MachineStore, config: MachineConfig, ex
   const pid = spawnInNetns(n.netns, config.name, install.berthd, ['--config-file', p.daemonJson, ...extraArgs], p.log, install.env);
   const client = new EngineClient(`unix://${p.socket}`);
   for (const deadline = Date.now() + timeoutMs; ; await sleep(100)) {
-    if (!isAlive(pid)) throw new Error(`berthd of machine ${config.name} exited during start:\n${logTail(p.log)}`);
+    if (!processAlive(pid)) throw new Error(`berthd of machine ${config.name} exited during start:\n${logTail(p.log)}`);
     if (existsSync(p.socket) && (await client.ping().then(() => true, () => false))) return;
     if (Date.now() > deadline) {
       await terminate(pid, 5_000);

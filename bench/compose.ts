@@ -1,9 +1,11 @@
 /**
  * Compose figures: `berth compose up -d` and `down` of a 10-service project, and a second
  * `up -d` with nothing changed (target: no container touched, under 0.5 s). When a dockerd
- * answers, the same berth compose commands run against it, so the ratio compares the daemons.
+ * answers, docker-compose (Debian's 1.29, when installed) runs the same project against it, so
+ * the ratio compares berth's whole stack with docker's; without docker-compose, berth compose
+ * drives dockerd and the ratio compares the daemons only (the row says which).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiRequest } from '../test/helpers/daemon.js';
@@ -13,6 +15,10 @@ import { median } from './measure.js';
 import { ms, type Row } from './report.js';
 
 const SERVICES = 10;
+const DOCKER_COMPOSE = '/usr/bin/docker-compose';
+
+/** The compose client: berth's, or docker-compose 1.29 (DOCKER_HOST) for dockerd's side. */
+type ComposeTool = 'berth' | 'docker-compose';
 
 function projectFile(image: string): string {
   const lines = ['services:'];
@@ -36,16 +42,20 @@ async function projectIds(socket: string, project: string): Promise<string> {
   return ((r.json as Array<{ Id: string }>) ?? []).map((c) => c.Id).sort().join(',');
 }
 
-async function measure(host: string, image: string, runs: number, warmups: number): Promise<Timings> {
+async function measure(host: string, image: string, runs: number, warmups: number, tool: ComposeTool = 'berth'): Promise<Timings> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-compose-'));
   const project = `berthbench${process.pid}`;
   writeFileSync(join(dir, 'compose.yaml'), projectFile(image));
   const socket = host.replace(/^unix:\/\//, '');
+  const invoke = (args: string[]) =>
+    tool === 'berth'
+      ? run(berthBin, ['compose', '-p', project, ...args], { cwd: dir, env: { ...process.env, BERTH_HOST: host }, timeoutMs: 120_000 })
+      : run(DOCKER_COMPOSE, ['-p', project, '-f', 'compose.yaml', ...args], { cwd: dir, env: { ...process.env, DOCKER_HOST: host }, timeoutMs: 120_000 });
   const compose = async (args: string[]): Promise<number> => {
     const start = process.hrtime.bigint();
-    const r = await run(berthBin, ['compose', '-p', project, ...args], { cwd: dir, env: { ...process.env, BERTH_HOST: host }, timeoutMs: 120_000 });
+    const r = await invoke(args);
     const t = Number(process.hrtime.bigint() - start) / 1e6;
-    if (r.code !== 0) throw new Error(describeResult(`berth compose ${args.join(' ')}`, r));
+    if (r.code !== 0) throw new Error(describeResult(`${tool} compose ${args.join(' ')}`, r));
     return t;
   };
   const out: Timings = { up: [], reup: [], down: [], touched: 0 };
@@ -62,7 +72,7 @@ async function measure(host: string, image: string, runs: number, warmups: numbe
       out.down.push(down);
     }
   } finally {
-    await run(berthBin, ['compose', '-p', project, 'down', '-t', '0'], { cwd: dir, env: { ...process.env, BERTH_HOST: host }, timeoutMs: 120_000 }).catch(() => undefined);
+    await invoke(['down', '-t', '0']).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
   return out;
@@ -80,7 +90,9 @@ export async function composeFigures(berthHost: string, dockerdHost: string | un
     let d: Timings | undefined;
     if (dockerdHost) {
       try {
-        d = await measure(dockerdHost, image, rounds, Math.min(warmups, 1));
+        const tool: ComposeTool = existsSync(DOCKER_COMPOSE) ? 'docker-compose' : 'berth';
+        d = await measure(dockerdHost, image, rounds, Math.min(warmups, 1), tool);
+        up.note = tool === 'docker-compose' ? 'dockerd side: docker-compose 1.29' : 'dockerd side: berth compose (docker-compose not installed)';
       } catch (e) {
         up.note = `dockerd side failed: ${(e as Error).message.split('\n')[0]}`;
       }

@@ -11,18 +11,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
-import { createMachines, tlsClientEnv, type MachineNode, type MachineSet } from '../helpers/machines.js';
-import { startManager, type ClientTls, type TestManager } from '../helpers/manager.js';
+import { startClusterLab, waitFor, type Agent, type ClusterLab } from '../helpers/cluster-lab.js';
+import { tlsClientEnv, type MachineNode } from '../helpers/machines.js';
+import type { TestManager } from '../helpers/manager.js';
 import { berthBin, dockerBin } from '../helpers/paths.js';
-import { run, sleep, describeResult, type RunResult } from '../helpers/exec.js';
-import { terminate } from '../helpers/cleanup.js';
-import { machineCertPaths } from '../../src/cluster/machine/certs.js';
+import { run, type RunResult } from '../helpers/exec.js';
 import { createCa, createSignedCert } from '../../src/sys/openssl.js';
 
 const BRIDGE = 'bclu0';
@@ -32,43 +28,19 @@ const TTL = 4;
 const ZONES = ['a', 'b', 'c'];
 const NAMES = ZONES.map((_, i) => `${PREFIX}-${i + 1}`);
 
-interface Agent {
-  node: MachineNode;
-  child: ChildProcess;
-  logPath: string;
-}
-
+let lab: ClusterLab | undefined;
 let dir: string;
-let etcd: TestEtcd | undefined;
-let set: MachineSet | undefined;
 let nodes: MachineNode[] = [];
-const agents: Agent[] = [];
-const managers: TestManager[] = [];
+let agents: Agent[] = [];
 let primary: TestManager;
 let backup: TestManager;
-let clientTls: ClientTls;
 let certDir: string;
-let managerTlsArgs: string[];
 let discoveryUrl: string;
 
-const docker = (m: TestManager, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> =>
-  run(dockerBin, args, { env: tlsClientEnv(m.host, certDir, join(dir, 'docker-config'), env), timeoutMs: 60_000 });
-
-function expectDocker(m: TestManager, what: string, r: RunResult): string {
-  if (r.code !== 0) throw new Error(`${describeResult(what, r)}\n--- manager log ---\n${m.log().split('\n').slice(-20).join('\n')}`);
-  return r.stdout;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await probe().catch((err: unknown) => ((last = err), undefined));
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(200);
-  }
-}
+const docker = (m: TestManager, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> => lab!.docker(m, args, env);
+const expectDocker = (m: TestManager, what: string, r: RunResult): string => lab!.expectDocker(m, what, r);
+const agentLog = (a: Agent): string => lab!.agentLog(a);
+const startTlsManager = (name: string, extra: string[]): Promise<TestManager> => lab!.startManager(name, extra);
 
 /** The SystemStatus pairs of a manager's /info. */
 async function status(m: TestManager): Promise<Array<[string, string]>> {
@@ -103,56 +75,9 @@ async function removeAll(m: TestManager): Promise<void> {
   for (const c of r.json as { Id: string }[]) await m.api('DELETE', `/containers/${c.Id}?force=1`);
 }
 
-function startAgent(node: MachineNode): Agent {
-  const logPath = join(dir, `agent-${node.name}.log`);
-  const fd = openSync(logPath, 'a');
-  try {
-    const child = spawn(
-      berthBin,
-      ['swarm', 'join', '--advertise', `${node.ip}:2376`, '--ttl', `${TTL}s`, '--heartbeat', '1s', '--tlsverify', '--cert-path', node.certDir, discoveryUrl],
-      { stdio: ['ignore', fd, fd], env: { ...process.env, DOCKER_HOST: '', DOCKER_CERT_PATH: '', DOCKER_TLS_VERIFY: '' } },
-    );
-    child.on('error', () => undefined);
-    return { node, child, logPath };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const agentLog = (a: Agent): string => {
-  try {
-    return readFileSync(a.logPath, 'utf8');
-  } catch {
-    return '';
-  }
-};
-
-async function startTlsManager(name: string, extra: string[]): Promise<TestManager> {
-  const port = await freePort();
-  const m = await startManager(dir, name, ['--engine-refresh-interval', '1s', ...managerTlsArgs, ...extra.map((a) => a.replace('PORT', String(port))), discoveryUrl], `tcp://127.0.0.1:${port}`, clientTls);
-  managers.push(m);
-  return m;
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'berth-cluster-m-'));
-  mkdirSync(join(dir, 'docker-config'));
-  etcd = await startEtcd({ members: 3 });
-  discoveryUrl = etcd.url(`cm${process.pid}`);
-  set = await createMachines(3, { bridge: BRIDGE, subnet: SUBNET, namePrefix: PREFIX, labels: ZONES.map((z) => [`zone=${z}`]) });
-  nodes = set.nodes;
-  await Promise.all(nodes.map((n) => n.loadBusybox()));
-  for (const n of nodes) agents.push(startAgent(n));
-
-  // The managers serve a machine's server cert (SANs: its IP and 127.0.0.1) under the store's
-  // CA and require client certs from that CA; nodes and the primary are dialed with the
-  // store's client cert (--storage-path).
-  certDir = nodes[0]!.certDir;
-  const server = machineCertPaths(set.machines.store.machineDir(nodes[0]!.name));
-  const caPath = join(set.storePath, 'certs', 'ca.pem');
-  managerTlsArgs = ['--tlsverify', '--tlscacert', caPath, '--tlscert', server.serverCert, '--tlskey', server.serverKey, '--storage-path', set.storePath];
-  clientTls = { ca: readFileSync(caPath, 'utf8'), cert: readFileSync(join(certDir, 'cert.pem'), 'utf8'), key: readFileSync(join(certDir, 'key.pem'), 'utf8') };
-
+  lab = await startClusterLab({ bridge: BRIDGE, subnet: SUBNET, namePrefix: PREFIX, labels: ZONES.map((z) => [`zone=${z}`]), ttl: TTL, discoveryPrefix: `cm${process.pid}` });
+  ({ dir, nodes, agents, certDir, discoveryUrl } = lab);
   const replication = ['--replication', '--replication-ttl', '3s', '--advertise', '127.0.0.1:PORT'];
   primary = await startTlsManager('primary', replication);
   await waitFor('the first manager is primary', async () => (statusValue(await status(primary), 'Role') === 'primary' ? true : undefined));
@@ -167,18 +92,7 @@ before(async () => {
 });
 
 after(async () => {
-  const problems: string[] = [];
-  // Containers inside the nodes first, straight on each node (whatever the managers' state).
-  for (const n of nodes) {
-    const r = await n.api('GET', '/containers/json?all=1').catch(() => undefined);
-    for (const c of (r?.json as { Id: string }[] | undefined) ?? []) await n.api('DELETE', `/containers/${c.Id}?force=1`).catch(() => undefined);
-  }
-  for (const m of managers) await m.stop().catch((e: Error) => problems.push(e.message));
-  for (const a of agents) if (a.child.pid) await terminate(a.child.pid, 5_000).catch((e: Error) => problems.push(e.message));
-  await set?.removeAll().catch((e: Error) => problems.push(e.message));
-  await etcd?.stop().catch((e: Error) => problems.push(e.message));
-  rmSync(dir, { recursive: true, force: true });
-  assert.deepEqual(problems, [], 'cleanup left things behind');
+  assert.deepEqual((await lab?.stop()) ?? [], [], 'cleanup left things behind');
 });
 
 describe('cluster on netns machines', { timeout: 600_000 }, () => {
@@ -215,7 +129,7 @@ describe('cluster on netns machines', { timeout: 600_000 }, () => {
 
     const [host, port] = primary.host.replace('tcp://', '').split(':') as [string, string];
     const outcome = await new Promise<string>((resolve) => {
-      const socket = connect({ host, port: Number(port), ca: clientTls.ca }, () => socket.write('GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const socket = connect({ host, port: Number(port), ca: lab!.clientTls.ca }, () => socket.write('GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n'));
       socket.on('data', (d: Buffer) => resolve(`answered: ${d.toString().split('\r\n')[0]}`));
       socket.on('error', (e) => resolve(`error: ${e.message}`));
       socket.on('close', () => resolve('closed'));

@@ -25,8 +25,10 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # skopeo and docker-registry (the reference registry) are clients and peers in the registry tests,
 # docker-compose (1.29) the compatibility client of the compose tests; etcd-server is the
 # discovery store of the cluster (`berth swarm etcd`, and the 3-member etcd of the tests); tini
-# (its /usr/bin/tini-static) is the docker-init of `run --init` and compose's `init: true`.
-packages=(runc conmon tini busybox-static iptables attr gcc libc6-dev skopeo docker-registry docker-compose etcd-server)
+# (its /usr/bin/tini-static) is the docker-init of `run --init` and compose's `init: true`;
+# openssl makes the machine store's certificates, openssh-server's sshd is the remote host of
+# the ssh machine driver's test (run by the test inside its own network namespace).
+packages=(runc conmon tini busybox-static iptables attr gcc libc6-dev skopeo docker-registry docker-compose etcd-server openssl openssh-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -35,7 +37,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # docker-registry, etcd-server and openssh-server would start system services (ports 5000,
+  # 2379, 22) on install; Berth only runs them itself, in tests. Debian's policy-rc.d (exit 101:
+  # action forbidden) keeps the install from starting anything, and is removed afterwards.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=true
+  fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}" || { $own_policy && rm -f "$policy"; exit 1; }
+  if $own_policy; then rm -f "$policy"; fi
 fi
 
 # npm's hidden lockfile in node_modules is rewritten by every install, so a package-lock.json

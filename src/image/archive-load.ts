@@ -5,13 +5,17 @@
  * directories only; links are kept as aliases inside the archive, never created on disk),
  * every layer is verified against its config's diff_ids while it is unpacked, and layers this
  * load added are deleted again if anything fails. Only then are the images and tags recorded.
+ * An uncompressed layer file is read once (hashed while it is unpacked) and then becomes the
+ * stored layer blob by a hard link, so its bytes are written twice in all (archive, diff/),
+ * as dockerd writes them, not three times.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
+import { BatchedFileWriter } from '../util/batched-write.js';
 import { invalidParameter, isBerthError } from '../util/errors.js';
 import { decompressed } from '../snapshot/decompress.js';
 import { cleanEntryPath } from '../snapshot/tar-apply.js';
@@ -101,9 +105,12 @@ async function unpack(source: AsyncIterable<Uint8Array | string>, dir: string): 
         const handle = await open(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch(() => {
           throw invalidParameter(`invalid archive: ${header.name} appears twice`);
         });
+        const out = new BatchedFileWriter(handle);
         try {
-          for await (const chunk of entry) await handle.write(chunk as Buffer);
+          for await (const chunk of entry) await out.write(chunk as Buffer);
+          await out.done();
         } finally {
+          await out.pending.catch(() => undefined);
           await handle.close();
         }
         archive.files.add(name);
@@ -215,7 +222,7 @@ export async function loadImages(images: ImageStore, source: Readable): Promise<
       for (const [i, diffId] of diffIds.entries()) {
         const chain = chainIdOf(parent, diffId);
         if (!images.layers.exists(chain)) {
-          await images.applyLayer(parent, createReadStream(archive.resolve(entry.layerPaths[i]!)), { expectedDiffId: diffId });
+          await images.applyLayerFile(parent, archive.resolve(entry.layerPaths[i]!), { expectedDiffId: diffId });
           addedChains.push({ chain, diffId });
         }
         parent = chain;

@@ -4,7 +4,8 @@
  * and only then renamed into place, so a visible blob is always complete and verified.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalidParameter, isErrno, notFound } from '../util/errors.js';
@@ -176,6 +177,34 @@ export class ContentStore {
       throw err;
     });
     return handle.createReadStream();
+  }
+
+  /**
+   * Publishes a file whose bytes the caller has just hashed to `digest` (a layer tar unpacked
+   * by docker load from its private temp dir, on the same filesystem) without copying it:
+   * fsync, then a hard link into place. The temp name stays the caller's to delete. A blob
+   * already there holds the same bytes and is kept.
+   */
+  async adoptVerified(path: string, digest: string): Promise<BlobInfo> {
+    const handle = await open(path, 'r');
+    let size: number;
+    try {
+      await handle.sync();
+      await handle.chmod(0o644);
+      size = (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+    await mkdir(this.blobDir, { recursive: true });
+    try {
+      await link(path, this.path(digest));
+    } catch (err) {
+      // A blob dir on another filesystem: copy, verifying the digest once more on the way.
+      if (isErrno(err, 'EXDEV')) return this.write(createReadStream(path), digest);
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    await this.syncBlobDir();
+    return { digest, size };
   }
 
   /** Deleting a missing blob is not an error: the goal state is reached. */

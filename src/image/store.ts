@@ -8,6 +8,7 @@
  * Everything is loaded into memory at open() so list/resolve answer synchronously.
  * Mutations run one at a time; each persists with an atomic write before it returns.
  */
+import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,7 @@ import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { BerthError, conflict, invalidParameter, isBerthError, notFound } from '../util/errors.js';
 import { chainIds as foldChainIds } from '../snapshot/chain.js';
 import { LayerStore, type ApplyLayerResult } from '../snapshot/layer-store.js';
+import { fileCompression } from '../snapshot/decompress.js';
 import { applyChanges } from './changes.js';
 import { decodeImageConfig, emptyContainerConfig, encodeImageConfig, goTimeString } from './config-json.js';
 import { ContentStore, digestHex, sha256Digest } from './content.js';
@@ -356,6 +358,20 @@ export class ImageStore implements ImageService {
       throw err;
     }
     await blob.commit(result.diffId);
+    return result;
+  }
+
+  /**
+   * applyLayer for a layer tar already on disk in a private temp dir (docker load): an
+   * uncompressed tar is unpacked without being copied again, and once its bytes hashed to the
+   * layer's diffID the file itself becomes the stored blob (a hard link, fsynced). A compressed
+   * one goes through applyLayer, which stores the uncompressed bytes.
+   */
+  async applyLayerFile(parentChainId: string | undefined, path: string, options: { expectedDiffId: string }): Promise<ApplyLayerResult> {
+    if ((await fileCompression(path)) !== 'none') return this.applyLayer(parentChainId, createReadStream(path, { highWaterMark: 1 << 20 }), options);
+    const result = await this.layers.applyLayer(parentChainId, createReadStream(path, { highWaterMark: 1 << 20 }), options);
+    // layers.applyLayer refused the tar unless its bytes (this file's) hash to the diffID.
+    await this.content.adoptVerified(path, result.diffId);
     return result;
   }
 

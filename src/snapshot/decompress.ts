@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +17,18 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 const MAGIC_BYTES = 6;
+
+/** The compression of a file on disk, judged by its first bytes as decompressed() judges a stream. */
+export async function fileCompression(path: string): Promise<Compression> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(MAGIC_BYTES);
+    const { bytesRead } = await handle.read(head, 0, MAGIC_BYTES, 0);
+    return detectCompression(head.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
 
 /**
  * Yields the uncompressed bytes of `source`, which may be a plain or gzip-compressed stream.

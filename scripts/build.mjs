@@ -27,6 +27,9 @@ const common = {
   // Bundled CommonJS deps (tar-stream) need require() inside an ESM bundle.
   banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module'; const require = __berthCreateRequire(import.meta.url);" },
 };
+// The compose schema compiled to code once here rather than by every `berth compose` run.
+const { writePrebuiltValidator } = await import(new URL(`file://${join(dist, 'src/compose/validator-codegen.js')}`).href);
+writePrebuiltValidator(dist);
 // The native addons (see native/*.c). Compiled with
 // the C compiler against the headers that ship with this node; one file, no node-gyp project.
 const nodeInclude = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>

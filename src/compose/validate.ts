@@ -1,9 +1,11 @@
 /**
  * Validation of one compose file (after interpolation) against the Compose Specification's
- * published JSON schema (vendored in schema/, see its README). The schema is read and compiled
- * once, on first use, so commands that never load a file do not pay for it.
+ * published JSON schema (vendored in schema/, see its README). The validator is made once, on
+ * first use, so commands that never load a file do not pay for it.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -11,29 +13,61 @@ import { ComposeError } from './errors.js';
 
 let compiled: ValidateFunction | undefined;
 
-/**
- * The schema lives in the source tree; the CLI runs from a bundle elsewhere in the repository,
- * so look for it relative to each directory above this module.
- */
-function schemaPath(): string {
+/** The Ajv options, shared with the build-time code generator so both validate alike. */
+export const AJV_OPTIONS = { allErrors: false, strict: false, validateSchema: false } as const;
+
+/** Next to the bundle (the build dir's root): the validator compiled to code at build time. */
+export const PREBUILT_VALIDATOR = 'compose-spec-validator.cjs';
+
+/** The first `names` found in this module's directory or one above it. */
+function findUp(names: string[]): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    for (const candidate of [join(dir, 'schema/compose-spec.json'), join(dir, 'src/compose/schema/compose-spec.json')]) {
-      if (existsSync(candidate)) return candidate;
-    }
+    for (const name of names) if (existsSync(join(dir, name))) return join(dir, name);
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('compose-spec.json not found: the compose schema ships in src/compose/schema/');
+    if (parent === dir) return undefined;
     dir = parent;
   }
 }
 
+/**
+ * The schema lives in the source tree; the CLI runs from a bundle elsewhere in the repository,
+ * so look for it relative to each directory above this module.
+ */
+export function schemaPath(): string {
+  const path = findUp(['schema/compose-spec.json', 'src/compose/schema/compose-spec.json']);
+  if (!path) throw new Error('compose-spec.json not found: the compose schema ships in src/compose/schema/');
+  return path;
+}
+
+export function schemaDigest(schemaText: string): string {
+  return createHash('sha256').update(schemaText).digest('hex');
+}
+
+/** The schema as Ajv compiles it. */
+export function parseSchema(schemaText: string): Record<string, unknown> {
+  const schema = JSON.parse(schemaText) as Record<string, unknown>;
+  // The schema names draft-07 by an https URL ajv does not know; its meta-schema check adds nothing here.
+  delete schema.$schema;
+  return schema;
+}
+
+/**
+ * Compiling the schema costs ~100 ms per CLI run, so the build writes the compiled validator as
+ * code (scripts/build.mjs, validator-codegen.ts). It is used only if it was made from the schema
+ * that is there now; otherwise (a tsc-only build, an edited schema) the schema is compiled here.
+ */
+function prebuiltValidator(schemaText: string): ValidateFunction | undefined {
+  const file = findUp([PREBUILT_VALIDATOR]);
+  if (!file) return undefined;
+  const mod = createRequire(import.meta.url)(file) as ValidateFunction & { schemaSha256?: string };
+  return typeof mod === 'function' && mod.schemaSha256 === schemaDigest(schemaText) ? mod : undefined;
+}
+
 function validator(): ValidateFunction {
   if (!compiled) {
-    const schema = JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
-    // The schema names draft-07 by an https URL ajv does not know; its meta-schema check adds nothing here.
-    delete schema.$schema;
-    const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: false });
-    compiled = ajv.compile(schema);
+    const schemaText = readFileSync(schemaPath(), 'utf8');
+    compiled = prebuiltValidator(schemaText) ?? new Ajv(AJV_OPTIONS).compile(parseSchema(schemaText));
   }
   return compiled;
 }

@@ -33,6 +33,17 @@ export interface UpResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Whether an inspect found its object: false on 404, any other error passes through. */
+async function exists(inspect: Promise<unknown>): Promise<boolean> {
+  try {
+    await inspect;
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
 export class ProjectExecutor {
   constructor(
     readonly engine: ComposeEngine,
@@ -63,15 +74,12 @@ export class ProjectExecutor {
   async ensureNetworks(services: Iterable<string>): Promise<void> {
     const used = new Set<string>();
     for (const s of services) for (const n of Object.keys(this.project.services[s]?.networks ?? {})) used.add(n);
-    for (const key of [...used].sort()) {
-      const net = this.project.networks[key];
-      if (!net) continue;
-      try {
-        await this.engine.networkInspect(net.name);
-        continue;
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
+    const keys = [...used].sort().filter((key) => this.project.networks[key]);
+    // All inspected at once (one round trip's wait, not one per network); created in order.
+    const present = await Promise.all(keys.map((key) => exists(this.engine.networkInspect(this.project.networks[key]!.name))));
+    for (const [i, key] of keys.entries()) {
+      const net = this.project.networks[key]!;
+      if (present[i]) continue;
       if (net.external) throw new ComposeError(`network ${net.name} declared as external, but could not be found`);
       const ipam = net.ipam && { Driver: net.ipam.driver, Config: net.ipam.config.map((c) => ({ Subnet: c.subnet, Gateway: c.gateway, IPRange: c.ip_range })) };
       await this.engine.networkCreate({
@@ -91,15 +99,11 @@ export class ProjectExecutor {
   async ensureVolumes(services: Iterable<string>): Promise<void> {
     const used = new Set<string>();
     for (const s of services) for (const v of this.project.services[s]?.volumes ?? []) if (v.type === 'volume' && v.source) used.add(v.source);
-    for (const key of [...used].sort()) {
-      const vol = this.project.volumes[key];
-      if (!vol) continue;
-      try {
-        await this.engine.volumeInspect(vol.name);
-        continue;
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
+    const keys = [...used].sort().filter((key) => this.project.volumes[key]);
+    const present = await Promise.all(keys.map((key) => exists(this.engine.volumeInspect(this.project.volumes[key]!.name))));
+    for (const [i, key] of keys.entries()) {
+      const vol = this.project.volumes[key]!;
+      if (present[i]) continue;
       if (vol.external) throw new ComposeError(`external volume "${vol.name}" not found`);
       await this.engine.volumeCreate({
         Name: vol.name,
@@ -142,19 +146,21 @@ export class ProjectExecutor {
 
   /** Makes sure every selected service has its image; returns image IDs by reference. */
   async ensureImages(services: Iterable<string>, mode: BuildMode = 'missing'): Promise<Map<string, string>> {
+    const wanted = [...services].flatMap((name) => (this.project.services[name] ? [[name, this.project.services[name]!] as const] : []));
+    if (mode === 'always') for (const [, svc] of wanted) if (svc.build) await this.build(svc);
+    // One inspect per distinct image, all at once: services usually share a few images, and a
+    // re-up with nothing to do should cost one round trip's wait here, not one per service.
+    const refs = [...new Set(wanted.map(([, svc]) => imageOf(this.project, svc)))];
+    const found = await Promise.all(refs.map((ref) => this.imageId(ref)));
     const ids = new Map<string, string>();
-    for (const name of services) {
-      const svc = this.project.services[name];
-      if (!svc) continue;
+    for (const [i, ref] of refs.entries()) if (found[i]) ids.set(ref, found[i]!);
+    for (const [name, svc] of wanted) {
       const ref = imageOf(this.project, svc);
-      if (svc.build && mode === 'always') await this.build(svc);
-      let id = await this.imageId(ref);
-      if (!id) {
-        if (svc.build && mode !== 'never') await this.build(svc);
-        else if (svc.build) throw new ComposeError(`service "${name}" has no image ${ref} and --no-build was given`);
-        else await this.pull(svc);
-        id = await this.imageId(ref);
-      }
+      if (ids.has(ref)) continue;
+      if (svc.build && mode !== 'never') await this.build(svc);
+      else if (svc.build) throw new ComposeError(`service "${name}" has no image ${ref} and --no-build was given`);
+      else await this.pull(svc);
+      const id = await this.imageId(ref);
       if (id) ids.set(ref, id);
     }
     return ids;
@@ -162,8 +168,11 @@ export class ProjectExecutor {
 
   async up(opts: UpOptions = {}, startContainers = true): Promise<UpResult> {
     const selected = selectedServices(this.project, opts.services, opts.noDeps);
-    const actual = await this.containers();
+    // The listing is read before any build or pull starts, as when the two ran in turn.
+    const listing = this.containers();
+    listing.catch(() => undefined);
     const imageIds = await this.ensureImages(selected, opts.build);
+    const actual = await listing;
     const plan = planUp(this.project, actual, { ...opts, imageIds, noStart: !startContainers });
     await this.ensureNetworks(selected);
     await this.ensureVolumes(selected);

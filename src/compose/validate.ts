@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ComposeError } from './errors.js';
 
 let compiled: ValidateFunction | undefined;
@@ -64,10 +64,19 @@ function prebuiltValidator(schemaText: string): ValidateFunction | undefined {
   return typeof mod === 'function' && mod.schemaSha256 === schemaDigest(schemaText) ? mod : undefined;
 }
 
+/**
+ * The fallback: Ajv itself, required only here so that its code is neither in the CLI bundle
+ * nor parsed by runs that use the prebuilt validator.
+ */
+function compileSchema(schemaText: string): ValidateFunction {
+  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  return new Ajv(AJV_OPTIONS).compile(parseSchema(schemaText));
+}
+
 function validator(): ValidateFunction {
   if (!compiled) {
     const schemaText = readFileSync(schemaPath(), 'utf8');
-    compiled = prebuiltValidator(schemaText) ?? new Ajv(AJV_OPTIONS).compile(parseSchema(schemaText));
+    compiled = prebuiltValidator(schemaText) ?? compileSchema(schemaText);
   }
   return compiled;
 }

@@ -2,13 +2,13 @@
  * The Engine API over HTTP on unix sockets and TCP (plain or TLS): version-prefix handling,
  * routing, the single error mapping, and connection hijacking for attach.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Router } from './router.js';
+import { createListener, splitVersion, type ServerTls } from './listener.js';
 import { statusOf } from './errors.js';
-import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from './version.js';
-import { errorMessage, invalidParameter, isBerthError, notFound } from '../util/errors.js';
+import { API_VERSION, BERTH_VERSION } from './version.js';
+import { errorMessage, isBerthError, notFound } from '../util/errors.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { systemRoutes } from './routes/system.js';
 import { containerRoutes } from './routes/containers.js';
@@ -21,21 +21,6 @@ import { dataRoutes } from './routes/data.js';
 import { networkRoutes } from './routes/networks.js';
 import { volumeRoutes } from './routes/volumes.js';
 import { archiveRoutes } from './routes/archive.js';
-
-const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
-
-function splitVersion(pathname: string): { version: string; path: string } {
-  const m = VERSION_PREFIX.exec(pathname);
-  if (!m) return { version: API_VERSION, path: pathname };
-  const version = m[1]!;
-  if (compareVersions(version, MIN_API_VERSION) < 0) {
-    throw invalidParameter(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
-  }
-  if (compareVersions(version, API_VERSION) > 0) {
-    throw invalidParameter(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-  }
-  return { version, path: m[2]! };
-}
 
 function commonHeaders(res: ServerResponse): void {
   res.setHeader('Api-Version', API_VERSION);
@@ -60,15 +45,7 @@ export function buildRouter(daemon: Daemon): Router {
   return router;
 }
 
-/** PEM material for a TLS listener; with `verify` a client must present a cert signed by `ca`. */
-export interface ServerTls {
-  cert: Buffer;
-  key: Buffer;
-  ca?: Buffer;
-  verify: boolean;
-}
-
-export function createApiServer(daemon: Daemon, debug: (message: string) => void, tls?: ServerTls): http.Server | https.Server {
+export function createApiServer(daemon: Daemon, debug: (message: string) => void, tls?: ServerTls): ReturnType<typeof createListener> {
   const router = buildRouter(daemon);
 
   const fail = (res: ServerResponse, err: unknown): void => {
@@ -136,15 +113,7 @@ export function createApiServer(daemon: Daemon, debug: (message: string) => void
       fail(res, err);
     }
   };
-  // https.Server is a tls.Server that emits the same request/upgrade events, so attach and exec
-  // hijack a TLSSocket exactly as they hijack a plain one. With verify, a client without a cert
-  // the CA signed fails in the handshake and never reaches a handler. allowHalfOpen, which
-  // http.Server sets and https.Server does not: the docker CLI closes its write side (a TLS
-  // close_notify) as soon as it has no stdin to send, and the container's output must still
-  // flow back on the hijacked connection.
-  const server = tls
-    ? https.createServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', allowHalfOpen: true })
-    : http.createServer();
+  const server = createListener(tls);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void hijack(req, socket, head, true).then((handled) => {

@@ -11,7 +11,8 @@ import { USAGE, loadConfig, parseDaemonArgs, type DaemonConfig } from './config.
 import { parseListener } from './listeners.js';
 import { acquirePidLock, claimSocketPath } from './lock.js';
 import { openDaemon } from './wire.js';
-import { createApiServer, type ServerTls } from '../api/server.js';
+import { createApiServer } from '../api/server.js';
+import type { ServerTls } from '../api/listener.js';
 import { BERTH_VERSION } from '../api/version.js';
 import { errorMessage, invalidParameter } from '../util/errors.js';
 

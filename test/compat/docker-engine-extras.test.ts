@@ -24,11 +24,7 @@ describe('docker CLI against berthd: engine extras', { timeout: 900_000, skip: e
     await d?.stop();
   });
 
-  const inspect = async (id: string): Promise<Record<string, any>> => {
-    const r = await d.api('GET', `/containers/${id}/json`);
-    assert.equal(r.status, 200, r.text);
-    return r.json as Record<string, any>;
-  };
+  const inspect = (id: string) => d.inspectContainer(id);
 
   it('LogConfig: json-file by default, local and none accepted, unknown drivers refused', T, async () => {
     const viaDocker = expectOk('docker create', await d.docker(['create', 'busybox', 'true'])).trim();

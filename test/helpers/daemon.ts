@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { berthBin, berthdBin, dockerBin } from './paths.js';
@@ -51,6 +51,8 @@ export interface TestDaemon {
   berth(args: string[], options?: RunOptions): Promise<RunResult>;
   docker(args: string[], options?: RunOptions): Promise<RunResult>;
   api(method: string, path: string, body?: unknown, options?: ApiOptions): Promise<ApiResponse>;
+  /** GET /containers/{id}/json, asserting 200. */
+  inspectContainer(id: string): Promise<Record<string, any>>;
   /** SIGTERM the daemon, wait for it, start a new one on the same roots. */
   restart(): Promise<void>;
   /** SIGKILL the daemon only: containers and their monitors stay, as after a crash. */
@@ -88,6 +90,25 @@ function clientEnv(host: string, extra?: NodeJS.ProcessEnv, dockerConfig?: strin
   return env;
 }
 
+/** Reads a whole response: its status, headers, text and (when the text is JSON) the parsed body. */
+export function readResponse(res: IncomingMessage): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('error', reject);
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+    });
+  });
+}
+
 export function apiRequest(socket: string, method: string, path: string, body?: unknown, options: ApiOptions = {}): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     let payload: Buffer | undefined;
@@ -103,21 +124,7 @@ export function apiRequest(socket: string, method: string, path: string, body?: 
       headers['Content-Type'] ??= 'application/json';
     }
     if (payload) headers['Content-Length'] = String(payload.length);
-    const req = request({ socketPath: socket, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = request({ socketPath: socket, method, path, headers }, (res) => readResponse(res).then(resolve, reject));
     req.setTimeout(options.timeoutMs ?? 60_000, () => req.destroy(new Error(`${method} ${path}: no answer in ${options.timeoutMs ?? 60_000} ms`)));
     req.on('error', reject);
     req.end(payload);
@@ -210,6 +217,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<TestDaem
     berth: (args, o = {}) => run(berthBin, args, { ...o, env: clientEnv(host, o.env) }),
     docker: (args, o = {}) => run(dockerBin, args, { ...o, env: clientEnv(host, o.env, dockerConfig) }),
     api: (method, path, body, o) => apiRequest(socket, method, path, body, o),
+    inspectContainer: async (id) => {
+      const r = await apiRequest(socket, 'GET', `/containers/${id}/json`);
+      if (r.status !== 200) throw new Error(`inspect ${id} -> ${r.status}: ${r.text}`);
+      return r.json as Record<string, any>;
+    },
     log,
     async restart() {
       if (child) await waitExit(child, 15_000);

@@ -11,7 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { berthBin } from './paths.js';
 import { terminate } from './cleanup.js';
 import { sleep } from './exec.js';
-import type { ApiResponse } from './daemon.js';
+import { readResponse, type ApiResponse } from './daemon.js';
 
 /** PEM client material for a manager that serves TLS. */
 export interface ClientTls {
@@ -41,21 +41,7 @@ export function hostRequest(host: string, method: string, path: string, body?: u
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string | number> = payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {};
     const send = tls ? httpsRequest : request;
-    const req = send({ ...target, ...(tls ?? {}), method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const req = send({ ...target, ...(tls ?? {}), method, path, headers }, (res) => readResponse(res).then(resolve, reject));
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(payload);

@@ -25,11 +25,7 @@ describe('resource limits', { timeout: 600_000 }, () => {
     await d?.stop();
   });
 
-  const inspect = async (id: string): Promise<Record<string, any>> => {
-    const r = await d.api('GET', `/containers/${id}/json`);
-    assert.equal(r.status, 200, r.text);
-    return r.json as Record<string, any>;
-  };
+  const inspect = (id: string) => d.inspectContainer(id);
 
   it('OOM-kills a container over its memory limit: exit 137, State.OOMKilled', T, async () => {
     const r = await d.berth(['run', '--name', 'oom', '-m', '8m', '--memory-swap', '8m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done']);

@@ -1,6 +1,7 @@
 import { ClientError } from '../../client/errors.js';
 import { StatusError, type CliContext } from '../command.js';
 import type { FlagSpec } from '../flags.js';
+import { parseNormalizedNamed, type ImageReference } from '../../image/reference.js';
 
 /** The --format help docker shows on list commands. */
 export const FORMAT_TABLE_HELP =
@@ -35,4 +36,13 @@ export async function eachTarget(ctx: CliContext, targets: string[], act: (t: st
   }
   if (!errors.length) return 0;
   throw new StatusError(summary ? `${errors.join('\n')}\nError: ${summary}: ${failed.join(', ')}` : errors.join('\n'), 1);
+}
+
+/** An image reference from the command line; a malformed one is the CLI's exit 1, as docker's. */
+export function referenceArg(text: string): ImageReference {
+  try {
+    return parseNormalizedNamed(text);
+  } catch (err) {
+    throw new StatusError((err as Error).message, 1);
+  }
 }

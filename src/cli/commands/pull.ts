@@ -2,7 +2,8 @@ import { jsonLines } from '../../client/jsonlines.js';
 import { StatusError, type CommandSpec } from '../command.js';
 import { registryAuthHeader } from '../credentials.js';
 import { ProgressRenderer, isTerminal, type ProgressMessage } from '../render/progress.js';
-import { familiarName, fullString, parseNormalizedNamed, withDefaultTag } from '../../image/reference.js';
+import { familiarName, fullString, withDefaultTag } from '../../image/reference.js';
+import { referenceArg } from './common.js';
 
 export const command: CommandSpec = {
   use: 'pull [OPTIONS] NAME[:TAG|@DIGEST]',
@@ -15,12 +16,7 @@ export const command: CommandSpec = {
   ],
   args: { min: 1, max: 1 },
   async run(ctx, args) {
-    let ref;
-    try {
-      ref = parseNormalizedNamed(args.args[0]!);
-    } catch (err) {
-      throw new StatusError(`${(err as Error).message}`, 1);
-    }
+    const ref = referenceArg(args.args[0]!);
     const all = args.bool('all-tags');
     if (all && (ref.tag !== undefined || ref.digest !== undefined)) throw new StatusError('tag can\'t be used with --all-tags/-a', 1);
     const full = withDefaultTag(ref);

@@ -15,14 +15,15 @@ import { defaultManagerName, type ClusterSummary } from './info.js';
 import { NodeRegistry } from './nodes.js';
 import { Replication } from './replication.js';
 import { managerRoutes, type Placement } from './routes.js';
-import { createManagerServer, type Forwarding, type ServerTls } from './server.js';
+import { createManagerServer, type Forwarding } from './server.js';
+import type { ServerTls } from '../../api/listener.js';
 import { upstreamFor, type TlsMaterial } from './upstream.js';
 import { EngineClient } from '../../client/client.js';
 import { mountServices, type ServicesContext } from '../services/index.js';
 
 export type { Placement } from './routes.js';
 export type { TlsMaterial } from './upstream.js';
-export type { ServerTls } from './server.js';
+export type { ServerTls } from '../../api/listener.js';
 
 /** The filters classic swarm listed, in its order; the scheduler applies them. */
 export const FILTERS = ['health', 'constraint', 'affinity', 'dependency', 'port', 'containerslots', 'resources'];

@@ -3,28 +3,17 @@
  * mapping (src/api/errors.ts), hijacked attach/exec, and, on a backup manager, forwarding of
  * every call to the primary through the generic proxy.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { statusOf } from '../../api/errors.js';
-import { API_VERSION, BERTH_VERSION, MIN_API_VERSION, compareVersions } from '../../api/version.js';
-import { BerthError, errorMessage, invalidParameter, isBerthError, notImplemented } from '../../util/errors.js';
+import { API_VERSION, BERTH_VERSION } from '../../api/version.js';
+import { createListener, splitVersion, type ServerTls } from '../../api/listener.js';
+import { BerthError, errorMessage, isBerthError, notImplemented } from '../../util/errors.js';
 import { matchUpgrade, type UpgradeHandler } from './routes.js';
 import type { Router } from '../../api/router.js';
 import { proxyHijack, proxyHttp } from './proxy.js';
 import type { Upstream } from './upstream.js';
-
-const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
-
-function splitVersion(pathname: string): { version: string; path: string } {
-  const m = VERSION_PREFIX.exec(pathname);
-  if (!m) return { version: API_VERSION, path: pathname };
-  const version = m[1]!;
-  if (compareVersions(version, MIN_API_VERSION) < 0) throw invalidParameter(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
-  if (compareVersions(version, API_VERSION) > 0) throw invalidParameter(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-  return { version, path: m[2]! };
-}
 
 /** Where a request goes: served here, or forwarded to the primary (a backup manager). */
 export type Forwarding = { kind: 'serve' } | { kind: 'forward'; to: Upstream } | { kind: 'unavailable'; message: string };
@@ -32,13 +21,6 @@ export type Forwarding = { kind: 'serve' } | { kind: 'forward'; to: Upstream } |
 /** Calls a backup still answers itself: liveness, its version and its own view with its role. */
 const LOCAL_ON_BACKUP = new Set(['/_ping', '/version', '/info']);
 
-export interface ServerTls {
-  cert: string;
-  key: string;
-  ca?: string;
-  /** Require and check client certificates (--tlsverify). */
-  verify: boolean;
-}
 
 export interface ManagerServerOptions {
   router: Router;
@@ -52,7 +34,7 @@ function errorBody(err: unknown): { status: number; body: string } {
   return { status: statusOf(err), body: JSON.stringify({ message: errorMessage(err) }) };
 }
 
-export function createManagerServer(options: ManagerServerOptions): http.Server {
+export function createManagerServer(options: ManagerServerOptions): ReturnType<typeof createListener> {
   const { router, log } = options;
 
   const fail = (res: ServerResponse, err: unknown): void => {
@@ -119,12 +101,8 @@ export function createManagerServer(options: ManagerServerOptions): http.Server 
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => void onRequest(req, res);
-  // allowHalfOpen, which http.Server sets and https.Server does not: the docker CLI ends its
-  // write side (a TLS close_notify) of a hijacked exec/attach once stdin is done, and the
-  // output must still flow back on that connection.
-  const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, requestCert: options.tls.verify, rejectUnauthorized: options.tls.verify, allowHalfOpen: true }, handler)
-    : http.createServer(handler);
+  const server = createListener(options.tls);
+  server.on('request', handler);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void onUpgrade(req, socket, head));
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -307,24 +307,15 @@ export class NetworkService {
     if (driver === 'host' || driver === 'null') throw forbidden(`only one instance of "${driver}" network is allowed`);
     if (driver === 'overlay') return this.createOverlay(name, body);
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
-    if (body.EnableIPv6 === true) throw invalidParameter('IPv6 networks are not supported by berth');
-    const ipamBody = (body.IPAM ?? {}) as { Driver?: string; Config?: Array<Record<string, unknown>> | null; Options?: Record<string, string> | null };
-    if (ipamBody.Driver && ipamBody.Driver !== 'default') throw notFound(`plugin "${ipamBody.Driver}" not found`);
+    const { subnetText, gatewayText, rangeText, ipamOptions } = poolRequest(body);
     const options = stringMap(body.Options, 'Options');
     const labels = stringMap(body.Labels, 'Labels');
-    const configs = ipamBody.Config ?? [];
-    if (configs.length > 1) throw invalidParameter('berth supports one IPv4 pool per network');
-    const wanted = configs[0] ?? {};
-    const subnetText = typeof wanted.Subnet === 'string' ? wanted.Subnet : '';
-    const gatewayText = typeof wanted.Gateway === 'string' ? wanted.Gateway : '';
-    const rangeText = typeof wanted.IPRange === 'string' ? wanted.IPRange : '';
-    if (!subnetText && (gatewayText || rangeText)) throw invalidParameter('invalid pool request: a gateway or ip-range needs a subnet');
     const record = this.newRecord(name, 'bridge', {
       internal: body.Internal === true,
       attachable: body.Attachable === true,
       options,
       labels,
-      ipamOptions: ipamBody.Options ?? {},
+      ipamOptions,
     });
     const bridge = options[BRIDGE_NAME_OPTION] || `br-${record.id.slice(0, 12)}`;
     if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalidParameter(`invalid bridge name "${bridge}"`);
@@ -372,16 +363,7 @@ export class NetworkService {
   /** `network create -d overlay`: claimed in the cluster store, so every node sharing it sees the network. */
   private async createOverlay(name: string, body: Record<string, unknown>): Promise<{ Id: string; Warning: string }> {
     const overlay = this.overlayService();
-    if (body.EnableIPv6 === true) throw invalidParameter('IPv6 networks are not supported by berth');
-    const ipamBody = (body.IPAM ?? {}) as { Driver?: string; Config?: Array<Record<string, unknown>> | null; Options?: Record<string, string> | null };
-    if (ipamBody.Driver && ipamBody.Driver !== 'default') throw notFound(`plugin "${ipamBody.Driver}" not found`);
-    const configs = ipamBody.Config ?? [];
-    if (configs.length > 1) throw invalidParameter('berth supports one IPv4 pool per network');
-    const wanted = configs[0] ?? {};
-    const subnetText = typeof wanted.Subnet === 'string' ? wanted.Subnet : '';
-    const gatewayText = typeof wanted.Gateway === 'string' ? wanted.Gateway : '';
-    const rangeText = typeof wanted.IPRange === 'string' ? wanted.IPRange : '';
-    if (!subnetText && (gatewayText || rangeText)) throw invalidParameter('invalid pool request: a gateway or ip-range needs a subnet');
+    const { subnetText, gatewayText, rangeText, ipamOptions } = poolRequest(body);
     const local = this.store.all().filter((n) => n.driver !== 'overlay' && n.ipam[0]).map((n) => n.ipam[0]!.Subnet);
     if (subnetText) {
       const cidr = parseCidr(subnetText);
@@ -410,7 +392,7 @@ export class NetworkService {
       internal: body.Internal === true,
       labels: stringMap(body.Labels, 'Labels'),
       options: stringMap(body.Options, 'Options'),
-      ipamOptions: ipamBody.Options ?? {},
+      ipamOptions,
       localSubnets: [...local, ...hostRoutes],
     });
     await this.store.save(record);
@@ -531,4 +513,19 @@ function stringMap(value: unknown, field: string): Record<string, string> {
     throw invalidParameter(`invalid ${field}: expected a map of strings`);
   }
   return { ...(value as Record<string, string>) };
+}
+
+/** The one IPv4 pool a create body asks for (all empty: let IPAM choose), refusing what berth can't do. */
+function poolRequest(body: Record<string, unknown>): { subnetText: string; gatewayText: string; rangeText: string; ipamOptions: Record<string, string> } {
+  if (body.EnableIPv6 === true) throw invalidParameter('IPv6 networks are not supported by berth');
+  const ipamBody = (body.IPAM ?? {}) as { Driver?: string; Config?: Array<Record<string, unknown>> | null; Options?: Record<string, string> | null };
+  if (ipamBody.Driver && ipamBody.Driver !== 'default') throw notFound(`plugin "${ipamBody.Driver}" not found`);
+  const configs = ipamBody.Config ?? [];
+  if (configs.length > 1) throw invalidParameter('berth supports one IPv4 pool per network');
+  const wanted = configs[0] ?? {};
+  const subnetText = typeof wanted.Subnet === 'string' ? wanted.Subnet : '';
+  const gatewayText = typeof wanted.Gateway === 'string' ? wanted.Gateway : '';
+  const rangeText = typeof wanted.IPRange === 'string' ? wanted.IPRange : '';
+  if (!subnetText && (gatewayText || rangeText)) throw invalidParameter('invalid pool request: a gateway or ip-range needs a subnet');
+  return { subnetText, gatewayText, rangeText, ipamOptions: ipamBody.Options ?? {} };
 }

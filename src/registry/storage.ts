@@ -13,11 +13,11 @@
  * nested repository name. Every small file is written with atomicWriteFile; blobs are renamed
  * into place only after their digest is checked, so a crash leaves no half-visible state.
  */
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { atomicWriteFile } from '../util/atomic.js';
+import { atomicWriteFile, syncDir } from '../util/atomic.js';
 import { isErrno } from '../util/errors.js';
 import { checkName, hexOf, isValidTag } from './names.js';
 
@@ -223,18 +223,5 @@ export class RegistryStorage {
     };
     await walk(this.repoDir, '');
     return out.filter(Boolean).sort();
-  }
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
   }
 }

@@ -59,7 +59,8 @@ export function atomicWriteFileSync(path: string, data: string | Uint8Array, mod
   renameSync(tmp, path);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a directory, so a rename into it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r');
     try {

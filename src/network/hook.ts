@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { conflict, errorMessage, forbidden, invalidParameter, isBerthError, notFound, systemError } from '../util/errors.js';
-import { addVeth, deleteLink, deleteLinkInNetns, linkExists } from '../sys/ip.js';
+import { addVeth, deleteLink, deleteLinkInNetns, detachLink, linkExists } from '../sys/ip.js';
 import { createNetns, removeNetns } from '../sys/netns.js';
 import { restoreChains, ensureJumpInNetns } from '../sys/iptables.js';
 import { setSysctlInNetns } from '../sys/sysctl.js';
@@ -446,9 +446,11 @@ export class NetworkHook implements ContainerHook {
         if (network) overlays.push(network);
       }
     }
-    // Deleting the host ends now makes teardown immediate; the kernel would otherwise free
-    // them only when the last reference to the namespace goes.
-    for (const veth of state.hostVeths ?? []) await deleteLink(veth).catch(() => undefined);
+    // Unplugged and down, a host end carries no traffic at once; the pair goes with the
+    // namespace (unpinned below) in the kernel's own cleanup. Deleting it here would wait for
+    // RCU grace periods on the path `run --rm` waits on. A leftover that still has the name when
+    // the container starts again is deleted then (prepare).
+    for (const veth of state.hostVeths ?? []) await detachLink(veth).catch(() => undefined);
     state.hostVeths = [];
     state.interfaces = {};
     if (state.sandboxKey) await removeNetns(state.sandboxKey).catch((err) => this.net.debug(`netns ${state.sandboxKey}: ${errorMessage(err)}`));

@@ -5,6 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { execTool, execToolChecked } from './exec.js';
 import { execInNetns } from './netns.js';
+import { netlinkAddon } from './netlink.js';
+import { errorMessage, systemError } from '../util/errors.js';
 
 export interface RouteEntry {
   /** "default" or a CIDR. */
@@ -83,9 +85,30 @@ export async function loopbackUp(netns: string): Promise<void> {
 
 /**
  * Creates the pair inside the container's namespace and pushes the host end out to berthd's,
- * which needs no name in /run/netns; then plugs the host end into the bridge.
+ * which needs no name in /run/netns; then plugs the host end into the bridge. Through the
+ * netlink addon when it is built (no process at all), else one `ip -batch` inside plus one `ip`.
  */
 export async function addVeth(netns: string, spec: VethSpec, withLoopback: boolean): Promise<void> {
+  const native = netlinkAddon();
+  if (native) {
+    const [address, prefix] = spec.cidr.split('/') as [string, string];
+    try {
+      await native.addVeth(netns, {
+        inside: spec.inside,
+        hostName: spec.hostName,
+        bridge: spec.bridge,
+        mac: spec.mac,
+        address,
+        prefixLength: Number(prefix),
+        ...(spec.defaultGateway ? { gateway: spec.defaultGateway } : {}),
+        ...(spec.mtu ? { mtu: spec.mtu } : {}),
+        loopback: withLoopback,
+      });
+    } catch (err) {
+      throw systemError(`wiring ${spec.inside} (${spec.cidr}) to ${spec.bridge}: ${errorMessage(err)}`);
+    }
+    return;
+  }
   const lines = [
     ...(withLoopback ? ['link set lo up'] : []),
     `link add name ${spec.inside} address ${spec.mac}${spec.mtu ? ` mtu ${spec.mtu}` : ''} type veth peer name ${spec.hostName}${spec.mtu ? ` mtu ${spec.mtu}` : ''} netns ${spec.hostPid}`,
@@ -95,6 +118,21 @@ export async function addVeth(netns: string, spec: VethSpec, withLoopback: boole
   ];
   await execInNetns(netns, 'ip', ['-batch', '-'], lines.join('\n') + '\n');
   await execToolChecked('ip', ['link', 'set', 'dev', spec.hostName, 'master', spec.bridge, 'up']);
+}
+
+/**
+ * Unplugs a stopped container's host end from its bridge and takes it down, which is what
+ * stops traffic; the pair itself goes with the namespace once that is unpinned and unused,
+ * in the kernel's own cleanup. Deleting it here instead waits for RCU grace periods, 15-30 ms
+ * on the path `run --rm` waits on.
+ */
+export async function detachLink(name: string): Promise<void> {
+  const native = netlinkAddon();
+  if (native) {
+    await native.detachLink(name);
+    return;
+  }
+  if (await linkExists(name)) await execToolChecked('ip', ['link', 'set', 'dev', name, 'nomaster', 'down']);
 }
 
 /** Removes an interface inside a namespace (its host peer goes with it). */

@@ -5,20 +5,31 @@
  */
 import { mkdir, open, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { execTool, execToolChecked } from './exec.js';
-import { isErrno } from '../util/errors.js';
+import { execToolChecked } from './exec.js';
+import { unmount } from './fs.js';
+import { netlinkAddon } from './netlink.js';
+import { errorMessage, isErrno, systemError } from '../util/errors.js';
 
-/** Creates a fresh network namespace and pins it at `path` (util-linux unshare --net=FILE). */
+/** Creates a fresh network namespace and pins it at `path` (as util-linux `unshare --net=FILE`). */
 export async function createNetns(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const handle = await open(path, 'a', 0o600);
   await handle.close();
-  await execToolChecked('unshare', [`--net=${path}`, 'true']);
+  const native = netlinkAddon();
+  if (!native) {
+    await execToolChecked('unshare', [`--net=${path}`, 'true']);
+    return;
+  }
+  try {
+    await native.createNetns(path);
+  } catch (err) {
+    throw systemError(`creating network namespace ${path}: ${errorMessage(err)}`);
+  }
 }
 
 /** Unmounts and removes a pinned namespace; the kernel frees it (and its veths) once unused. */
 export async function removeNetns(path: string): Promise<void> {
-  await execTool('umount', ['--lazy', path]);
+  await unmount(path).catch(() => undefined);
   try {
     await rm(path, { force: true });
   } catch (err) {

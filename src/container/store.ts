@@ -1,4 +1,5 @@
 import { readdir, rm, mkdir } from 'node:fs/promises';
+import { discardDir, sweepTrash } from '../util/trash.js';
 import { join } from 'node:path';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { conflict, invalidParameter, notFound } from '../util/errors.js';
@@ -26,6 +27,7 @@ export class ContainerStore {
   static async open(root: string): Promise<ContainerStore> {
     const store = new ContainerStore(root);
     await mkdir(root, { recursive: true });
+    await sweepTrash(root);
     for (const entry of await readdir(root)) {
       if (!/^[0-9a-f]{64}$/.test(entry)) continue;
       const record = await readJsonIfExists<ContainerRecord>(join(root, entry, 'config.v2.json'));
@@ -106,6 +108,6 @@ export class ContainerStore {
     if (!record) return;
     this.byId.delete(id);
     if (this.byName.get(record.name) === id) this.byName.delete(record.name);
-    await rm(this.dir(id), { recursive: true, force: true });
+    await discardDir(this.dir(id));
   }
 }

@@ -15,6 +15,7 @@ import { createApiServer } from '../api/server.js';
 import type { ServerTls } from '../api/listener.js';
 import { BERTH_VERSION } from '../api/version.js';
 import { errorMessage, invalidParameter } from '../util/errors.js';
+import { drainTrash } from '../util/trash.js';
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${message}\n`);
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     daemonClose = async () => {
       daemon.containers.close();
       await daemon.containers.drain();
+      await drainTrash();
       await daemon.networks?.shutdown();
     };
     for (const listener of listeners) {

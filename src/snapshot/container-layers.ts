@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { invalidParameter, isErrno } from '../util/errors.js';
 import { MOUNT_DATA_MAX, isMountPoint, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
 import { contentSize } from './disk-usage.js';
+import { discardDir, sweepTrash } from '../util/trash.js';
 import type { ContainerLayer, ContainerLayerService } from './types.js';
 
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -22,6 +23,7 @@ export class ContainerLayers implements ContainerLayerService {
   static async open(root: string): Promise<ContainerLayers> {
     const service = new ContainerLayers(root);
     await mkdir(service.containersDir, { recursive: true, mode: 0o710 });
+    await sweepTrash(service.containersDir);
     return service;
   }
 
@@ -89,7 +91,7 @@ export class ContainerLayers implements ContainerLayerService {
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
-    await rm(dir, { recursive: true, force: true });
+    await discardDir(dir);
   }
 
   async sizeRw(containerId: string): Promise<number> {

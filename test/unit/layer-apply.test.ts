@@ -11,6 +11,7 @@ import { LayerStore } from '../../src/snapshot/layer-store.js';
 import { ContainerLayers } from '../../src/snapshot/container-layers.js';
 import { isMountPoint } from '../../src/sys/fs.js';
 import { buildTar, chunksOf, tempDir } from './layer-apply-fixtures.js';
+import { drainTrash } from '../../src/util/trash.js';
 
 const sha = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
@@ -204,7 +205,9 @@ test('container layer: overlay of two layers honours whiteouts; unmount and remo
     assert.ok(!(await isMountPoint(layer.mergedDir)));
     await containers.unmount('c1');
     await containers.remove('c1');
-    assert.deepEqual(await readdir(join(dir.path, 'containers')), []);
+    assert.ok(!(await readdir(join(dir.path, 'containers'))).includes('c1'), 'gone under its name at once');
+    await drainTrash();
+    assert.deepEqual(await readdir(join(dir.path, 'containers')), [], 'and deleted in the background');
     await assert.rejects(containers.create('../escape'), /invalid container ID/);
   } finally {
     await containers.unmount('c1').catch(() => undefined);

@@ -46,6 +46,13 @@ for (const name of ['seqpacket', 'sysmount', 'netlink']) {
     { stdio: 'inherit' },
   );
 }
+// berth-monitor: the per-container monitor (see native/berth-monitor.c), a static executable so
+// each copy maps no shared libc and stays at a few hundred KiB of RSS.
+execFileSync(
+  process.env.CC ?? 'cc',
+  ['-static', '-O2', '-Wall', '-Wextra', '-o', join(dist, 'native', 'berth-monitor'), join(root, 'native', 'berth-monitor.c')],
+  { stdio: 'inherit' },
+);
 // Code splitting keeps each command's dependencies (compose's schema validator, the builder,
 // registry code) in chunks that load only when that command runs, so `berth ps` parses a small
 // entry file rather than the whole CLI.

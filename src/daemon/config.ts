@@ -2,9 +2,11 @@
  * berthd's configuration: dockerd's flags, overlaid on daemon.json (--config-file). As dockerd
  * does, a key given both as a flag and in the file is an error rather than a silent override.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { invalidParameter, isErrno } from '../util/errors.js';
 
 export interface DaemonConfig {
@@ -22,6 +24,7 @@ export interface DaemonConfig {
   tlsCert: string;
   tlsKey: string;
   runcPath: string;
+  /** The per-container monitor: berth-monitor (built with berthd) or conmon; both speak conmon's protocol. */
   conmonPath: string;
   /** daemon.json "init": containers without HostConfig.Init run docker-init too. */
   init: boolean;
@@ -46,6 +49,7 @@ export interface DaemonConfig {
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
+export const CONMON_PATH = '/usr/bin/conmon';
 export const DEFAULT_INIT_PATH = '/usr/bin/tini-static';
 /** dockerd's default for --tlscacert/--tlscert/--tlskey. */
 const DOCKER_CERT_DIR = join(homedir(), '.docker');
@@ -72,6 +76,8 @@ const FLAGS: FlagSpec[] = [
   { key: 'tlsCert', names: ['--tlscert'], kind: 'string', fileKey: 'tlscert' },
   { key: 'tlsKey', names: ['--tlskey'], kind: 'string', fileKey: 'tlskey' },
   { key: 'runcPath', names: ['--runc'], kind: 'string', fileKey: 'runc-path' },
+  { key: 'conmonPath', names: ['--monitor'], kind: 'string', fileKey: 'monitor-path' },
+  // The older name, from when conmon was the only monitor.
   { key: 'conmonPath', names: ['--conmon'], kind: 'string', fileKey: 'conmon-path' },
   { key: 'init', names: ['--init'], kind: 'bool', fileKey: 'init' },
   { key: 'initPath', names: ['--init-path'], kind: 'string', fileKey: 'init-path' },
@@ -107,7 +113,8 @@ Options:
       --tlsverify            Use TLS and verify the remote
   -p, --pidfile string       Path to use for daemon PID file (default "/run/berth.pid")
       --runc string          Path of the runc binary (default "/usr/sbin/runc")
-      --conmon string        Path of the conmon monitor binary (default "/usr/bin/conmon")
+      --monitor string       Per-container monitor binary: berth-monitor or conmon (default: the
+                             berth-monitor built with berthd, else "/usr/bin/conmon")
       --init                 Run an init in the containers to forward signals and reap processes
       --init-path string     Path to the docker-init binary (default "/usr/bin/tini-static")
   -b, --bridge string        Attach containers to a network bridge (default "berth0")
@@ -174,6 +181,9 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
       throw err;
     }
   }
+  if ('monitor-path' in file && 'conmon-path' in file) {
+    throw invalidParameter(`unable to configure the Berth daemon with file ${configFile}: "monitor-path" and "conmon-path" name the same setting; keep one`);
+  }
   const merged: Partial<Record<keyof DaemonConfig, unknown>> = {};
   for (const spec of FLAGS) {
     if (!spec.fileKey || !(spec.fileKey in file)) continue;
@@ -203,7 +213,7 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     tlsCert: pick('tlsCert', join(DOCKER_CERT_DIR, 'cert.pem')),
     tlsKey: pick('tlsKey', join(DOCKER_CERT_DIR, 'key.pem')),
     runcPath: pick('runcPath', '/usr/sbin/runc'),
-    conmonPath: pick('conmonPath', '/usr/bin/conmon'),
+    conmonPath: pick('conmonPath', CONMON_PATH),
     init: pick('init', false),
     // docker ships tini as docker-init; Debian's tini package has a static build of it, which
     // runs in any image (no libc needed inside).
@@ -222,6 +232,20 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     clusterAdvertise: pick('clusterAdvertise', ''),
     clusterStoreOpts: pick('clusterStoreOpts', []),
   };
+}
+
+/**
+ * berth-monitor as built next to berthd (DIST/native/berth-monitor; this module runs from the
+ * bundle DIST/berthd.mjs or from tsc's DIST/src/daemon/config.js), else Debian's conmon.
+ */
+export function defaultMonitorPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'native', 'berth-monitor');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return CONMON_PATH;
 }
 
 /** daemon.json "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}, ...]. */

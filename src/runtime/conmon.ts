@@ -4,13 +4,18 @@ import type { Readable } from 'node:stream';
 import { systemError } from '../util/errors.js';
 import { runtimeErrorMessage } from './start-error.js';
 
+/**
+ * The per-container monitor: berth-monitor (native/berth-monitor.c) or conmon. Both take the same
+ * command line and speak the same fd protocol, so nothing here depends on which one runs.
+ */
 export interface MonitorLaunch {
+  /** The monitor binary (berth-monitor or conmon). */
   conmonPath: string;
   runcPath: string;
   runcRoot: string;
   id: string;
   bundleDir: string;
-  /** Where conmon's monitor process writes its own pid. */
+  /** Where the monitor process writes its own pid. */
   conmonPidFile: string;
   /** Where runc writes the container's init pid. */
   containerPidFile: string;
@@ -25,10 +30,10 @@ export interface MonitorLaunch {
   leaveStdinOpen: boolean;
 }
 
-/** The outcome conmon reports on its sync pipe once `runc create` has finished. */
+/** The outcome the monitor reports on its sync pipe once `runc create` has finished. */
 export type MonitorReport = { ok: true; pid: number } | { ok: false; message: string };
 
-/** fd number of the sync pipe in conmon: stdio 0-2 are /dev/null, the pipe is the 4th slot. */
+/** fd number of the sync pipe in the monitor: stdio 0-2 come first, the pipe is the 4th slot. */
 const SYNC_PIPE_FD = 3;
 
 export function conmonArgs(l: MonitorLaunch): string[] {
@@ -46,7 +51,7 @@ export function conmonArgs(l: MonitorLaunch): string[] {
     '--persist-dir', l.persistDir,
     '--socket-dir-path', l.socketDir,
     '--log-level', 'warning',
-    // conmon puts runtime args before the subcommand, so runc keeps its state under our root.
+    // Runtime args go before the subcommand, so runc keeps its state under our root.
     `--runtime-arg=--root=${l.runcRoot}`,
   ];
   if (l.tty) args.push('--terminal');
@@ -55,16 +60,16 @@ export function conmonArgs(l: MonitorLaunch): string[] {
   return args;
 }
 
-/** conmon writes one JSON line: {"data": PID} or {"data": -1, "message": "runc's stderr"}. */
+/** The monitor writes one JSON line: {"data": PID} or {"data": -1, "message": "runc's stderr"}. */
 export function parseSyncMessage(line: string): MonitorReport {
   let parsed: { data?: unknown; message?: unknown };
   try {
     parsed = JSON.parse(line) as { data?: unknown; message?: unknown };
   } catch {
-    return { ok: false, message: `conmon sent an unreadable status: ${line}` };
+    return { ok: false, message: `the container monitor sent an unreadable status: ${line}` };
   }
   if (typeof parsed.data === 'number' && parsed.data > 0) return { ok: true, pid: parsed.data };
-  const raw = typeof parsed.message === 'string' ? parsed.message : `conmon reported ${String(parsed.data)}`;
+  const raw = typeof parsed.message === 'string' ? parsed.message : `the container monitor reported ${String(parsed.data)}`;
   return { ok: false, message: runtimeErrorMessage(raw) };
 }
 
@@ -101,7 +106,7 @@ function collect(stream: Readable | null): Promise<string> {
 }
 
 /**
- * Starts conmon, which double-forks into its own session (so the monitor and the container
+ * Starts the monitor, which double-forks into its own session (so the monitor and the container
  * outlive the daemon, even a kill -9 of it) and runs `runc create`. Readiness comes over the
  * _OCI_SYNCPIPE fd protocol, podman's way: the first line says the container pid or carries
  * runc's error. The direct child exits as soon as it has forked the monitor and written the
@@ -128,8 +133,8 @@ export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promis
   const detail = (await stderr).trim();
   const reason =
     exitCode !== 0
-      ? `conmon exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}`
-      : `conmon did not report the container within ${timeoutMs} ms`;
+      ? `${l.conmonPath} exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}`
+      : `${l.conmonPath} did not report the container within ${timeoutMs} ms`;
   return { report: { ok: false, message: reason }, monitorPid };
 }
 

@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RuntimeDriver, RuntimeState } from './types.js';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { BerthError, invalidParameter, isErrno } from '../util/errors.js';
@@ -33,8 +33,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Binary names of the monitors berth can run (berth-monitor, or conmon when configured). */
+const MONITOR_NAMES = ['berth-monitor', 'conmon'];
+
 /**
- * True while PID is a live conmon for this container. Checking the command line guards against
+ * True while PID is a live monitor for this container. Checking the command line guards against
  * a recycled pid; a zombie (parent not yet reaped it) counts as gone.
  */
 async function monitorAlive(pid: number, id: string): Promise<boolean> {
@@ -43,14 +46,15 @@ async function monitorAlive(pid: number, id: string): Promise<boolean> {
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     if (state === 'Z' || state === 'X') return false;
     const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    return (argv[0] ?? '').endsWith('conmon') && argv.includes(id);
+    return MONITOR_NAMES.includes(basename(argv[0] ?? '')) && argv.includes(id);
   } catch {
     return false;
   }
 }
 
 /**
- * Runs containers with runc, each under its own conmon. Layout under execRoot:
+ * Runs containers with runc, each under its own monitor (berth-monitor, or conmon when
+ * configured; both speak conmon's protocol). Layout under execRoot:
  *   runc/            runc --root (container state)
  *   exits/ID         exit status written by conmon (watched for onExit)
  *   persist/ID/      conmon's persist dir: 'exit' and, after an OOM kill, 'oom'
@@ -156,7 +160,7 @@ export class RuncDriver implements RuntimeDriver {
     }
     if (monitorPid === undefined) {
       await this.abandon(id, bundleDir, monitorPid);
-      throw new RuntimeStartError('OCI runtime create failed: conmon did not write its pid file');
+      throw new RuntimeStartError('OCI runtime create failed: the container monitor did not write its pid file');
     }
     await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord, 'none');
     return { pid: report.pid, monitorPid };

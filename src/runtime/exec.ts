@@ -1,6 +1,6 @@
 /**
- * Exec sessions run by conmon in exec mode (`conmon --exec --exec-process-spec FILE`), podman's
- * way: conmon holds the process's stdio (a pty with -t), serves an attach socket for it, and
+ * Exec sessions run by the monitor in exec mode (`berth-monitor|conmon --exec --exec-process-spec
+ * FILE`), podman's way: the monitor holds the process's stdio (a pty with -t), serves an attach socket for it, and
  * runs `runc exec`. Three pipes talk to it:
  *   sync   (fd 3): {"data": PID} once runc exec started the process (or -1 and runc's error),
  *                  then {"data": EXIT_CODE} when it exits
@@ -88,7 +88,7 @@ function syncMessages(stream: Readable): () => Promise<{ data: number; message?:
       const parsed = JSON.parse(line) as { data?: unknown; message?: unknown };
       return { data: typeof parsed.data === 'number' ? parsed.data : -1, message: typeof parsed.message === 'string' ? parsed.message : undefined };
     } catch {
-      return { data: -1, message: `conmon sent an unreadable status: ${line}` };
+      return { data: -1, message: `the exec monitor sent an unreadable status: ${line}` };
     }
   };
 }
@@ -154,7 +154,7 @@ export async function launchExec(l: ExecLaunch): Promise<ExecProcess> {
     const ready = await Promise.race([syncMessages(attachPipe)(), spawnError]);
     if (ready === undefined || ready.data < 0) {
       await rm(l.sessionDir, { recursive: true, force: true });
-      throw systemError(`exec ${l.execId}: conmon did not open the attach socket${stderr ? `: ${stderr.trim()}` : ''}`);
+      throw systemError(`exec ${l.execId}: the monitor did not open the attach socket${stderr ? `: ${stderr.trim()}` : ''}`);
     }
   } else {
     attachPipe.destroy();
@@ -169,7 +169,7 @@ export async function launchExec(l: ExecLaunch): Promise<ExecProcess> {
     else startPipe.end();
     pidReport = nextSync().then((msg) => {
       if (msg && msg.data > 0) return { ok: true, pid: msg.data };
-      const raw = msg?.message ?? (stderr.trim() || 'conmon exited without starting the process');
+      const raw = msg?.message ?? (stderr.trim() || 'the exec monitor exited without starting the process');
       return { ok: false, message: runtimeErrorMessage(raw) };
     });
     startCalled(pidReport);

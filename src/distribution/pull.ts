@@ -1,14 +1,13 @@
 /**
  * Pull: resolve the manifest (choosing a platform from a list or index), fetch and verify the
- * config, download missing layers (a few at a time, each verified by digest while it streams
- * to a temp file), unpack them bottom up, then record the image and its tag and digest.
+ * config, download missing layers (a few at a time) unpacking each privately while it streams
+ * and is hashed, commit them bottom up once verified, then record the image, its tag and digest.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import type { StagedLayerHandle } from '../snapshot/layer-store.js';
 import { chainIds } from '../snapshot/chain.js';
 import { familiarName, familiarString, fullName, type ImageReference } from '../image/reference.js';
 import { BerthError, invalidParameter, notFound, systemError } from '../util/errors.js';
@@ -41,7 +40,6 @@ export interface PullDeps {
   images: DistributionImages;
   config: DistributionConfig;
   layerDigests: LayerDigests;
-  tmpDir: string;
   onPulled: (ref: string) => void;
 }
 
@@ -173,42 +171,7 @@ async function pullOne(deps: PullDeps, req: PullRequest, progress: ProgressStrea
 
   const existed = deps.images.get(configDesc.digest) !== undefined;
   const chains = chainIds(diffIds);
-  const source = `${ref.domain}/${ref.path}`;
-  const limiter = new Limiter(Math.max(1, deps.config.maxConcurrentDownloads));
-  await mkdir(deps.tmpDir, { recursive: true });
-  const files: string[] = [];
-  try {
-    const downloads = new Map<string, Promise<string>>();
-    const needed = layers.map((_l, i) => !deps.images.layers.exists(chains[i]!));
-    for (const [i, layer] of layers.entries()) {
-      const id = shortDigest(layer.digest);
-      if (!needed[i]) progress.status('Already exists', id);
-      else if (!downloads.has(layer.digest)) progress.status('Pulling fs layer', id);
-    }
-    for (const [i, layer] of layers.entries()) {
-      if (!needed[i] || downloads.has(layer.digest)) continue;
-      const id = shortDigest(layer.digest);
-      if (limiter.full) progress.status('Waiting', id);
-      const file = join(deps.tmpDir, `${randomBytes(8).toString('hex')}.blob`);
-      files.push(file);
-      const job = limiter.run(() => download(client, layer, file, id, progress));
-      job.catch(() => undefined);
-      downloads.set(layer.digest, job);
-    }
-    let parent: string | undefined;
-    for (const [i, layer] of layers.entries()) {
-      const id = shortDigest(layer.digest);
-      if (needed[i] && !deps.images.layers.exists(chains[i]!)) {
-        const file = await downloads.get(layer.digest)!;
-        await extract(deps.images, parent, file, layer, diffIds[i]!, id, progress);
-        progress.status('Pull complete', id);
-      }
-      await deps.layerDigests.add(diffIds[i]!, { digest: layer.digest, size: layer.size, source });
-      parent = chains[i];
-    }
-  } finally {
-    await Promise.all(files.map((f) => rm(f, { force: true })));
-  }
+  await pullLayers(deps, client, layers, diffIds, chains, `${ref.domain}/${ref.path}`, progress);
 
   const image = await deps.images.createImageFromConfigBytes(configBytes);
   const repoName = fullName(ref);
@@ -240,41 +203,175 @@ async function readAllLimited(stream: AsyncIterable<Buffer>, limit: number): Pro
   return Buffer.concat(chunks);
 }
 
-/** Streams a blob to `file`, hashing as it goes; the file is only used if the digest matches. */
-async function download(client: RegistryClient, layer: Descriptor, file: string, id: string, progress: ProgressStream): Promise<string> {
-  const res = await client.getBlob(layer.digest);
-  const hash = createHash('sha256');
-  let current = 0;
-  const total = layer.size;
-  await pipeline(
-    res,
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        current += chunk.length;
-        progress.bytes('Downloading', id, current, total);
-        yield chunk;
+/**
+ * Gets the layers the store lacks. Each needed blob streams from the registry through a
+ * sha256 of the compressed bytes straight into a private unpack (several at once: a layer's
+ * content does not depend on its parent); then, bottom up, each is committed only after its
+ * digest and size matched the manifest. Whatever is not committed is discarded, also when
+ * another layer fails.
+ */
+async function pullLayers(deps: PullDeps, client: RegistryClient, layers: Descriptor[], diffIds: string[], chains: string[], source: string, progress: ProgressStream): Promise<void> {
+  const needed = layers.map((_l, i) => !deps.images.layers.exists(chains[i]!));
+  // A digest can appear more than once (empty layers do): it is fetched for its first needed
+  // position only; the later ones unpack the tar that the first one's commit stored.
+  const fetchedAt = new Map<string, number>();
+  for (const [i, layer] of layers.entries()) {
+    if (needed[i] && !fetchedAt.has(layer.digest)) fetchedAt.set(layer.digest, i);
+  }
+  for (const [i, layer] of layers.entries()) {
+    const id = shortDigest(layer.digest);
+    if (!needed[i]) progress.status('Already exists', id);
+    else if (fetchedAt.get(layer.digest) === i) progress.status('Pulling fs layer', id);
+  }
+
+  const limiter = new Limiter(Math.max(1, deps.config.maxConcurrentDownloads));
+  const transfers = new Transfers();
+  const staging = new Map<string, Promise<StagedLayerHandle>>();
+  try {
+    for (const [digest, i] of fetchedAt) {
+      const id = shortDigest(digest);
+      if (limiter.full) progress.status('Waiting', id);
+      const job = limiter.run(() => fetchAndStage(deps.images, client, layers[i]!, id, progress, transfers));
+      job.catch(() => undefined);
+      staging.set(digest, job);
+    }
+    let parent: string | undefined;
+    for (const [i, layer] of layers.entries()) {
+      const id = shortDigest(layer.digest);
+      if (needed[i]) {
+        const first = fetchedAt.get(layer.digest)!;
+        if (first === i) {
+          const staged = await staging.get(layer.digest)!;
+          if (deps.images.layers.exists(chains[i]!)) {
+            await staged.discard(); // another pull committed the same chain meanwhile
+          } else {
+            progress.bytes('Extracting', id, layer.size, layer.size);
+            await staged.commit(parent, { expectedDiffId: diffIds[i]! });
+          }
+        } else if (!deps.images.layers.exists(chains[i]!)) {
+          progress.bytes('Extracting', id, layer.size, layer.size);
+          const tar = createReadStream(deps.images.layerTarPath(diffIds[first]!), { highWaterMark: 1 << 20 });
+          await deps.images.applyLayer(parent, tar, { expectedDiffId: diffIds[i]! });
+        }
+        progress.status('Pull complete', id);
       }
-    },
-    createWriteStream(file, { highWaterMark: 1 << 20 }),
-  );
-  progress.status('Verifying Checksum', id);
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== layer.digest) throw invalidParameter(`filesystem layer verification failed for digest ${layer.digest}: got ${actual}`);
-  if (current !== layer.size) throw invalidParameter(`layer ${layer.digest}: size ${current} does not match the manifest's ${layer.size}`);
-  progress.status('Download complete', id);
-  return file;
+      await deps.layerDigests.add(diffIds[i]!, { digest: layer.digest, size: layer.size, source });
+      parent = chains[i];
+    }
+  } catch (err) {
+    transfers.cancel();
+    throw err;
+  } finally {
+    // Wait for every transfer to end, so no unpack outlives the pull, and drop what was not committed.
+    const settled = await Promise.allSettled(staging.values());
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.discard() : undefined)));
+  }
 }
 
-async function extract(images: DistributionImages, parent: string | undefined, file: string, layer: Descriptor, diffId: string, id: string, progress: ProgressStream): Promise<void> {
-  let current = 0;
-  const total = layer.size;
-  const counted = (async function* () {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-      current += (chunk as Buffer).length;
-      progress.bytes('Extracting', id, current, total);
-      yield chunk as Buffer;
+/** The responses of a pull's layer transfers, so a failure elsewhere can stop them all. */
+class Transfers {
+  private cancelled = false;
+  private readonly live = new Set<IncomingMessage>();
+
+  check(): void {
+    if (this.cancelled) throw new Error('pull cancelled');
+  }
+
+  track(res: IncomingMessage): void {
+    if (this.cancelled) res.destroy();
+    this.live.add(res);
+    res.once('close', () => this.live.delete(res));
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    for (const res of this.live) res.destroy();
+  }
+}
+
+/** Bytes handed to the unpack at a time: its per-chunk costs (hash, blob write, tar parser, file writes) want large chunks. */
+const FEED_BYTES = 1 << 20;
+
+/**
+ * Streams one layer blob into a staged unpack while hashing the compressed bytes. The staged
+ * layer is returned only once the digest and size matched the descriptor; otherwise it is
+ * discarded. When the unpack fails first (a corrupt blob is usually not valid gzip either),
+ * the download still runs to its end so the digest says which went wrong.
+ */
+async function fetchAndStage(images: DistributionImages, client: RegistryClient, layer: Descriptor, id: string, progress: ProgressStream, transfers: Transfers): Promise<StagedLayerHandle> {
+  transfers.check();
+  const res = await client.getBlob(layer.digest);
+  transfers.track(res);
+  const feed = new PassThrough({ highWaterMark: FEED_BYTES });
+  // Errors reach the unpack through its iteration; once that ended nobody else listens.
+  feed.on('error', () => undefined);
+  const staging = images.stageLayer(feed);
+  // An unpack that ended (gave up, or needed no more bytes) stops reading: stop feeding it and
+  // wake a write waiting for drain. The rest of the body is still hashed.
+  const stopFeeding = (): void => {
+    feed.destroy();
+  };
+  staging.then(stopFeeding, stopFeeding);
+  const discardStaged = () => staging.then((staged) => staged.discard(), () => undefined);
+
+  const hash = createHash('sha256');
+  let received = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    if (feed.destroyed) return;
+    if (!feed.write(chunk) && !feed.destroyed) await drainedOrClosed(feed);
+  };
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      received += chunk.length;
+      progress.bytes('Downloading', id, received, layer.size);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= FEED_BYTES) await flush();
+      // Longer than the manifest says: it cannot verify, and need not fill the disk first.
+      if (received > layer.size) break;
     }
-  })();
-  await images.applyLayer(parent, counted, { expectedDiffId: diffId });
+    await flush();
+  } catch (err) {
+    feed.destroy(err instanceof Error ? err : new Error(String(err)));
+    await discardStaged();
+    throw err;
+  } finally {
+    res.destroy();
+  }
+  progress.status('Verifying Checksum', id);
+  const actual = `sha256:${hash.digest('hex')}`;
+  const mismatch =
+    actual !== layer.digest
+      ? invalidParameter(`filesystem layer verification failed for digest ${layer.digest}: got ${actual}`)
+      : received !== layer.size
+        ? invalidParameter(`layer ${layer.digest}: size ${received} does not match the manifest's ${layer.size}`)
+        : undefined;
+  if (mismatch) {
+    feed.destroy(mismatch);
+    await discardStaged();
+    throw mismatch;
+  }
+  feed.end();
+  progress.status('Download complete', id);
+  // The verified bytes may still not be a valid layer: then the unpack's own error.
+  return staging;
+}
+
+function drainedOrClosed(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
 }

@@ -33,7 +33,7 @@ export class Distribution {
 
   pull(req: PullRequest, progress: ProgressStream): Promise<void> {
     return pull(
-      { images: this.images, config: this.config, layerDigests: this.layerDigests, tmpDir: this.tmpDir, onPulled: (ref) => this.events.pulled(ref) },
+      { images: this.images, config: this.config, layerDigests: this.layerDigests, onPulled: (ref) => this.events.pulled(ref) },
       req,
       progress,
     );

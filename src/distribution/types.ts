@@ -1,5 +1,5 @@
 /** What distribution needs from the image store (ImageStore provides all of it). */
-import type { ApplyLayerResult } from '../snapshot/layer-store.js';
+import type { ApplyLayerResult, StagedLayerHandle } from '../snapshot/layer-store.js';
 import type { ImageRecord } from '../image/types.js';
 
 export interface DistributionImages {
@@ -10,6 +10,8 @@ export interface DistributionImages {
   resolve(refOrId: string): ImageRecord;
   tag(refOrId: string, newRef: string): Promise<void>;
   applyLayer(parentChainId: string | undefined, tar: AsyncIterable<Uint8Array | string>, options?: { expectedDiffId?: string }): Promise<ApplyLayerResult>;
+  /** Unpacks a layer privately (a pull does it while the layer downloads); commit() publishes it. */
+  stageLayer(tar: AsyncIterable<Uint8Array | string>): Promise<StagedLayerHandle>;
   createImageFromConfigBytes(raw: Buffer): Promise<ImageRecord>;
   addDigestReference(canonicalRef: string, id: string): Promise<void>;
   configBytes(id: string): Promise<Buffer>;
@@ -18,7 +20,7 @@ export interface DistributionImages {
 
 export function isDistributionImages(value: unknown): value is DistributionImages {
   const v = value as Partial<DistributionImages> | undefined;
-  return typeof v?.applyLayer === 'function' && typeof v.createImageFromConfigBytes === 'function' && typeof v.layerTarPath === 'function';
+  return typeof v?.applyLayer === 'function' && typeof v.stageLayer === 'function' && typeof v.createImageFromConfigBytes === 'function' && typeof v.layerTarPath === 'function';
 }
 
 export interface DistributionConfig {

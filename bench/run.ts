@@ -154,7 +154,7 @@ async function main(): Promise<number> {
       if (dockerd) await dockerd.removeContainers(dockerdIds);
     }
 
-    await figure(rows, { figure: 'monitor RSS per container (conmon)', target: '< 2 MiB' }, async (row) => {
+    await figure(rows, { figure: 'monitor RSS per container', target: '< 2 MiB' }, async (row) => {
       await measureMonitors(daemon, dockerd, row);
     });
     process.stderr.write('bench: build figures ...\n');
@@ -195,7 +195,10 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Runs sleepers and reads their monitors' memory: conmon for berthd, the containerd shim for dockerd. */
+/** Process names of berthd's monitors: its own berth-monitor, or conmon when configured. */
+const MONITOR_NAMES = ['berth-monitor', 'conmon'];
+
+/** Runs sleepers and reads their monitors' memory: berthd's monitor (whichever runs), the containerd shim for dockerd. */
 async function measureMonitors(daemon: TestDaemon, dockerd: Dockerd | undefined, row: Row): Promise<void> {
   const ids: string[] = [];
   const dockerdIds: string[] = [];
@@ -208,9 +211,11 @@ async function measureMonitors(daemon: TestDaemon, dockerd: Dockerd | undefined,
     await sleep(500); // let the monitors settle after start-up
     const rss: number[] = [];
     const pss: number[] = [];
+    const names = new Set<string>();
     for (const id of ids) {
-      const monitors = processesMentioning(id).filter((p) => processName(p.pid) === 'conmon');
-      if (monitors.length !== 1) throw new Error(`expected one conmon for ${id.slice(0, 12)}, found ${monitors.length}`);
+      const monitors = processesMentioning(id).filter((p) => MONITOR_NAMES.includes(processName(p.pid) ?? ''));
+      if (monitors.length !== 1) throw new Error(`expected one monitor for ${id.slice(0, 12)}, found ${monitors.length}`);
+      names.add(processName(monitors[0]!.pid)!);
       rss.push(rssBytes(monitors[0]!.pid));
       const p = pssBytes(monitors[0]!.pid);
       if (p !== undefined) pss.push(p);
@@ -218,7 +223,8 @@ async function measureMonitors(daemon: TestDaemon, dockerd: Dockerd | undefined,
     const rssMedian = median(rss);
     row.berthd = mib(rssMedian);
     row.met = rssMedian < 2 * MiB;
-    if (pss.length) row.note = `PSS (shared pages split): ${mib(median(pss))} per conmon`;
+    const which = [...names].join('+');
+    row.note = pss.length ? `${which}; PSS (shared pages split): ${mib(median(pss))}` : which;
 
     if (dockerd) {
       for (let i = 0; i < MONITORED; i++) {

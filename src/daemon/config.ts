@@ -213,7 +213,7 @@ export async function loadConfig(flags: Partial<DaemonConfig>): Promise<DaemonCo
     tlsCert: pick('tlsCert', join(DOCKER_CERT_DIR, 'cert.pem')),
     tlsKey: pick('tlsKey', join(DOCKER_CERT_DIR, 'key.pem')),
     runcPath: pick('runcPath', '/usr/sbin/runc'),
-    conmonPath: pick('conmonPath', CONMON_PATH),
+    conmonPath: pick('conmonPath', defaultMonitorPath()),
     init: pick('init', false),
     // docker ships tini as docker-init; Debian's tini package has a static build of it, which
     // runs in any image (no libc needed inside).

@@ -183,4 +183,17 @@ describe('berth-monitor', { timeout: 900_000, skip: existsSync(MONITOR) ? false 
     assert.ok(await waitFor(() => !isAlive(monitors[0]!)), 'the monitor outlived its container');
     expectOk('rm', await d.berth(['rm', id]));
   });
+
+  it('is what berthd runs when no monitor is configured', T, async () => {
+    const plain = await startDaemon();
+    try {
+      await importBusybox(plain);
+      const id = expectOk('run -d', await plain.berth(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+      const names = processesMentioning(id).map((p) => processName(p.pid));
+      assert.ok(names.includes('berth-monitor') && !names.includes('conmon'), `processes naming ${id}: ${names.join(', ')}`);
+      expectOk('rm', await plain.berth(['rm', '-f', id]));
+    } finally {
+      await plain.stop();
+    }
+  });
 });

@@ -1108,6 +1108,12 @@ static void runtime_finished(void) {
       container_exited = true;
     }
   }
+  if (!container_exited && kill(container_pid, 0) < 0 && errno == ESRCH) {
+    /* Gone, and not through our waitpid (a zombie would still answer): something else reaped
+     * it, so its status is lost. Record 255 rather than wait for an exit that never comes. */
+    container_status = 255 << 8;
+    container_exited = true;
+  }
   if (!opt.exec) setup_oom_watch(container_pid);
   started = true;
 }
@@ -1214,6 +1220,9 @@ static void run_loop(void) {
 /* Output still buffered when the container exited: read it (within reason) and hand it over. */
 static void drain_and_flush(void) {
   int64_t deadline = now_ms() + DRAIN_MS;
+  /* A client that connected just before the exit (berthd attaches, then lets a short exec run)
+   * may still sit in the listen backlog: it is owed that output too. */
+  if (attach_listen_fd >= 0) accept_clients();
   if (master_fd >= 0) out_paused_until = 0;
   bool more = true;
   while (more && now_ms() < deadline) {

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { ImageDeleteItem, ImageRecord, ImageService, ImportOptions } from '../image/types.js';
 import type { ContainerLayer, ContainerLayerService } from '../snapshot/types.js';
 import type { ContainerManager } from '../container/manager.js';
@@ -195,7 +196,8 @@ export class Daemon {
       SecurityOptions: ['name=seccomp,profile=builtin'],
       Warnings: [],
       ApiVersion: API_VERSION,
-      BerthMonitor: 'conmon',
+      // The per-container monitor binary: berth-monitor, or conmon when configured.
+      BerthMonitor: basename(this.config.conmonPath),
       ShortId: shortId(this.id),
     };
   }

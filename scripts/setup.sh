@@ -19,9 +19,10 @@ command -v node >/dev/null || die "Node.js 20 or newer is required (https://node
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old: Berth needs 20 or newer"
 
-# runc runs containers, conmon holds each one's stdio and exit code, busybox-static is the
-# test image, iptables is for port mapping, attr (getfattr/setfattr) for overlay whiteouts,
-# gcc and libc6-dev build the small native client for conmon's attach socket (native/seqpacket.c);
+# runc runs containers; berth-monitor (native/berth-monitor.c, built statically: gcc and
+# libc6-dev's libc.a) holds each one's stdio and exit code, conmon is its configurable fallback;
+# busybox-static is the test image, iptables is for port mapping, attr (getfattr/setfattr) for
+# overlay whiteouts, gcc and libc6-dev also build the native addons (native/seqpacket.c, ...);
 # skopeo and docker-registry (the reference registry) are clients and peers in the registry tests,
 # docker-compose (1.29) the compatibility client of the compose tests; etcd-server is the
 # discovery store of the cluster (`berth swarm etcd`, and the 3-member etcd of the tests); tini

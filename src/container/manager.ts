@@ -592,6 +592,13 @@ export class ContainerManager {
     }
     await this.withLock(record.id, async () => {
       if (!this.deps.store.tryGet(record.id)) return;
+      // An exit being handled while we looked showed 'exited' until its restart was scheduled
+      // at the end of handleExit: a forced removal cancels that pending restart too.
+      if (options.force && record.state.status === 'restarting') {
+        this.restarts.cancel(record.id);
+        record.state.status = 'exited';
+        record.state.stoppedByUser = true;
+      }
       if (isActive(record.state.status)) throw conflict(`could not kill container ${record.id}`);
       record.state.status = 'removing';
       this.restarts.reset(record.id);

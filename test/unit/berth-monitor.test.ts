@@ -16,6 +16,7 @@ import { launchMonitor, readPid, type MonitorLaunch } from '../../src/runtime/co
 import { launchExec } from '../../src/runtime/exec.js';
 import { SeqpacketSocket } from '../../src/sys/seqpacket.js';
 import { CONMON_PATH, defaultMonitorPath, loadConfig, parseDaemonArgs } from '../../src/daemon/config.js';
+import { processesMentioning } from '../helpers/cleanup.js';
 
 const MONITOR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'berth-monitor');
 const RECORD = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d (stdout|stderr) ([FP]) (.*)$/;
@@ -62,7 +63,17 @@ describe('berth-monitor protocol (fake runtime)', { skip: existsSync(MONITOR) ? 
     writeFileSync(runtime, FAKE_RUNTIME);
     chmodSync(runtime, 0o755);
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
+  after(() => {
+    // A failed test can leave a monitor (or its fake container) waiting: they all name root.
+    for (const p of processesMentioning(root)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
 
   /** A fresh container layout; `cmd` is the container's shell script. */
   function layout(cmd: string, extra: Partial<MonitorLaunch> = {}): MonitorLaunch {

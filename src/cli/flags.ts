@@ -226,3 +226,11 @@ export function formatFlagUsages(specs: readonly FlagSpec[]): string {
   const indent = ' '.repeat(width + 3);
   return rows.map((r) => `${r.left.padEnd(width)}   ${r.help.split('\n').join(`\n${indent}`)}`).join('\n');
 }
+
+/**
+ * Orders flags by name for help output. A plain code-unit comparison: localeCompare would load
+ * ICU's collator on every run of the command (~9 ms of `berth run`), for ASCII flag names.
+ */
+export function byName(a: FlagSpec, b: FlagSpec): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

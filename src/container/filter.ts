@@ -4,6 +4,7 @@
  */
 import { invalidParameter } from '../util/errors.js';
 import { isActive, type ContainerRecord } from './model.js';
+import { compareText } from '../util/compare.js';
 
 export const CONTAINER_FILTER_KEYS = ['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'volume', 'publish', 'expose', 'is-task'] as const;
 
@@ -36,7 +37,7 @@ export function filterContainers(records: ContainerRecord[], options: ListOption
     return n;
   });
   // Newest first, as dockerd lists them.
-  let list = [...records].sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || b.id.localeCompare(a.id));
+  let list = [...records].sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || compareText(b.id, a.id));
 
   const before = f.get('before')?.[0];
   const since = f.get('since')?.[0];

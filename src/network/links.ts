@@ -2,6 +2,7 @@
  * Legacy links (--link name:alias): the environment variables dockerd gives the linking
  * container, following docker's documented format.
  */
+import { compareText } from '../util/compare.js';
 
 export interface LinkTarget {
   /** "/me/alias" as docker shows it. */
@@ -23,7 +24,7 @@ export function linkEnv(link: LinkTarget): string[] {
       return { port: Number(port), proto };
     })
     .filter((p) => Number.isInteger(p.port))
-    .sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));
+    .sort((a, b) => a.port - b.port || compareText(a.proto, b.proto));
   if (ports.length > 0) out.push(`${prefix}_PORT=${ports[0]!.proto}://${link.ip}:${ports[0]!.port}`);
   for (const p of ports) {
     const base = `${prefix}_PORT_${p.port}_${p.proto.toUpperCase()}`;

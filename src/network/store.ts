@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { notFound } from '../util/errors.js';
 import type { NetworkRecord } from './types.js';
+import { compareText } from '../util/compare.js';
 
 export class NetworkStore {
   private readonly byId = new Map<string, NetworkRecord>();
@@ -24,7 +25,7 @@ export class NetworkStore {
   }
 
   all(): NetworkRecord[] {
-    return [...this.byId.values(), ...this.global.values()].sort((a, b) => a.created.localeCompare(b.created));
+    return [...this.byId.values(), ...this.global.values()].sort((a, b) => compareText(a.created, b.created));
   }
 
   /** Replaces the mirrored overlay networks with the cluster store's current set. */

@@ -6,6 +6,7 @@ import { matchesLabel } from '../../container/filter.js';
 import type { ImageRecord } from '../../image/types.js';
 import { parseTimestampNano } from './system.js';
 import { pullImage } from './distribution.js';
+import { compareText } from '../../util/compare.js';
 
 const unixSeconds = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
 
@@ -124,7 +125,7 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
       const ref = images.resolve(since);
       list = list.filter((i) => (i.config.created ?? '') > (ref.config.created ?? ''));
     }
-    list.sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+    list.sort((a, b) => compareText(b.config.created ?? '', a.config.created ?? ''));
     sendJson(res, 200, list.map(listItem));
   });
 

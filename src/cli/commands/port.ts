@@ -1,5 +1,6 @@
 /** `berth port CONTAINER [PRIVATE_PORT[/PROTO]]`: the published ports from inspect. */
 import { StatusError, type CommandSpec } from '../command.js';
+import { compareText } from '../../util/compare.js';
 
 type Bindings = Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
 
@@ -30,7 +31,7 @@ export const command: CommandSpec = {
     const keys = Object.keys(ports).sort((a, b) => {
       const [pa, ta] = sortKey(a);
       const [pb, tb] = sortKey(b);
-      return pa - pb || ta.localeCompare(tb);
+      return pa - pb || compareText(ta, tb);
     });
     let out = '';
     for (const key of keys) for (const b of ports[key] ?? []) out += `${key} -> ${b.HostIp}:${b.HostPort}\n`;

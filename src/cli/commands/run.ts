@@ -3,7 +3,7 @@ import type { EngineClient } from '../../client/client.js';
 import { StatusError, type CliContext, type CommandSpec } from '../command.js';
 import { CONTAINER_FLAGS, buildCreate, createContainer, runError } from './containeropts.js';
 import { proxySignals } from './output.js';
-import { FlagError, type FlagSpec } from '../flags.js';
+import { FlagError, byName, type FlagSpec } from '../flags.js';
 import { enterRawMode, followWindowSize, pumpStream, stdinIsTerminal } from '../terminal.js';
 import { parseDetachKeys } from '../../util/detach-keys.js';
 
@@ -35,7 +35,7 @@ export const command: CommandSpec = {
   use: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
   short: 'Create and run a new container from an image',
   aliases: ['berth container run', 'berth run'],
-  flags: [...RUN_FLAGS, ...CONTAINER_FLAGS].sort((a, b) => a.name.localeCompare(b.name)),
+  flags: [...RUN_FLAGS, ...CONTAINER_FLAGS].sort(byName),
   args: { min: 1 },
   stopAtPositional: true,
   async run(ctx, args) {

@@ -1,5 +1,5 @@
 import type { CommandSpec } from '../command.js';
-import { FlagError } from '../flags.js';
+import { FlagError, byName } from '../flags.js';
 import { eachTarget } from './common.js';
 import { parseRestart } from './containeropts.js';
 import { LIMIT_FLAGS, resourcesFromFlags } from './resourceopts.js';
@@ -12,7 +12,7 @@ export const command: CommandSpec = {
   use: 'update [OPTIONS] CONTAINER [CONTAINER...]',
   short: 'Update configuration of one or more containers',
   aliases: ['berth container update', 'berth update'],
-  flags: [...LIMIT_FLAGS, RESTART_FLAG].sort((a, b) => a.name.localeCompare(b.name)),
+  flags: [...LIMIT_FLAGS, RESTART_FLAG].sort(byName),
   args: { min: 1 },
   async run(ctx, args) {
     if (args.changed.size === 0) throw new FlagError('you must provide one or more flags when using this command');

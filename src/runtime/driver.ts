@@ -235,6 +235,9 @@ export class RuncDriver implements RuntimeDriver {
     const monitorPid = record?.monitorPid ?? (record ? await readPid(join(record.bundleDir, 'conmon.pid')) : undefined);
     if (monitorPid !== undefined) await this.stopMonitor(monitorPid, id);
     await this.removeMonitorFiles(id, record?.bundleDir);
+    // The bundle (config.json) is written afresh by every create: once runc has let go of the
+    // container nothing reads it, and left behind it piled up one per container ever run.
+    if (record?.bundleDir) await rm(record.bundleDir, { recursive: true, force: true });
     await rm(this.recordPath(id), { force: true });
   }
 

@@ -162,6 +162,7 @@ describe('runc driver (integration)', { skip: canRun ? false : 'needs root, /bin
     assert.equal(await driver.state(c.id), undefined);
     assert.equal(await driver.exitStatus(c.id), undefined);
     assert.equal(existsSync(join(tmp, 'exec', 'runc', c.id)), false);
+    assert.equal(existsSync(join(tmp, 'bundles', c.id)), false, 'the bundle goes with the runtime state');
     assert.deepEqual(conmonsFor(c.id), []);
   });
 

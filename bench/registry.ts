@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { hasReferenceRegistry, startBerthRegistry, startReferenceRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { startDaemon } from '../test/helpers/daemon.js';
+import { ustarFileHeader, ustarPadding } from '../test/helpers/tar.js';
 import { median } from './measure.js';
 import { probeDockerd, type Dockerd } from './dockerd.js';
 import { renderTable, ms, type Row } from './report.js';
@@ -95,23 +96,7 @@ const mbps = (msValue: number): string => `${((BLOB / MB) / (msValue / 1000)).to
 
 /** A rootfs tar holding one 100 MB file of random bytes (so gzip cannot shrink it). */
 function bigRootfsTar(): Buffer {
-  const size = BLOB;
-  const header = Buffer.alloc(512);
-  header.write('data.bin', 0);
-  header.write('0000644\0', 100);
-  header.write('0000000\0', 108);
-  header.write('0000000\0', 116);
-  header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  header.write('00000000000\0', 136);
-  header.write('        ', 148);
-  header.write('0', 156);
-  header.write('ustar\0', 257);
-  header.write('00', 263);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  const pad = (512 - (size % 512)) % 512;
-  return Buffer.concat([header, randomBytes(size), Buffer.alloc(pad), Buffer.alloc(1024)]);
+  return Buffer.concat([ustarFileHeader('data.bin', BLOB), randomBytes(BLOB), ustarPadding(BLOB), Buffer.alloc(1024)]);
 }
 
 /** The dockerd column of a push/pull row, or a note that none answered. */

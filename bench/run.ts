@@ -173,50 +173,25 @@ async function main(): Promise<number> {
         await measureMonitors(daemon, dockerd, row);
       });
     }
-    if (runs('build')) {
-      process.stderr.write('bench: build figures ...\n');
-      rows.push(...(await buildFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('exec')) {
-      process.stderr.write('bench: exec figures ...\n');
-      rows.push(...(await execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('data')) {
-      process.stderr.write('bench: data figures ...\n');
-      rows.push(...(await dataFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('compose')) {
-      process.stderr.write('bench: compose figures ...\n');
-      rows.push(...(await composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('stats')) {
-      process.stderr.write('bench: stats figures ...\n');
-      rows.push(...(await statsFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('network')) {
-      process.stderr.write('bench: network figures ...\n');
-      rows.push(...(await networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)));
-    }
-    if (runs('registry')) {
-      process.stderr.write('bench: registry figures ...\n');
-      rows.push(...(await registryFigures(RUNS)));
-    }
-    if (runs('overlay')) {
-      process.stderr.write('bench: overlay figures (two netns nodes, etcd) ...\n');
+    // The other sections, each measuring its own area against the same daemons.
+    const sections: Array<[Section, string, () => Promise<Row[]> | Row[]]> = [
+      ['build', 'build figures', () => buildFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['exec', 'exec figures', () => execFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['data', 'data figures', () => dataFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['compose', 'compose figures', () => composeFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['stats', 'stats figures', () => statsFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['network', 'network figures', () => networkFigures(daemon.host, dockerd?.host, IMAGE, RUNS, WARMUPS)],
+      ['registry', 'registry figures', () => registryFigures(RUNS)],
       // Each run moves 256 MiB twice: five are plenty for a median.
-      rows.push(...(await overlayFigures(Math.min(RUNS, 5))));
-    }
-    if (runs('scheduler')) {
-      process.stderr.write('bench: scheduler figures (simulated nodes) ...\n');
-      rows.push(...schedulerFigures(RUNS));
-    }
-    if (runs('cluster')) {
-      process.stderr.write('bench: cluster manager figures ...\n');
-      rows.push(...(await clusterFigures(RUNS)));
-    }
-    if (runs('services')) {
-      process.stderr.write('bench: services figures (3 nodes, etcd, manager) ...\n');
-      rows.push(...(await servicesFigures(RUNS)));
+      ['overlay', 'overlay figures (two netns nodes, etcd)', () => overlayFigures(Math.min(RUNS, 5))],
+      ['scheduler', 'scheduler figures (simulated nodes)', () => schedulerFigures(RUNS)],
+      ['cluster', 'cluster manager figures', () => clusterFigures(RUNS)],
+      ['services', 'services figures (3 nodes, etcd, manager)', () => servicesFigures(RUNS)],
+    ];
+    for (const [section, label, measure] of sections) {
+      if (!runs(section)) continue;
+      process.stderr.write(`bench: ${label} ...\n`);
+      rows.push(...(await measure()));
     }
   } catch (e) {
     process.stderr.write(`bench: aborted: ${e instanceof Error ? e.message : String(e)}\n`);

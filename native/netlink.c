@@ -364,15 +364,29 @@ static napi_value fail(napi_env env, op_t *op, const char *message) {
   return NULL;
 }
 
-static napi_value js_create_netns(napi_env env, napi_callback_info info) {
+/* An operation whose one argument is a string (the namespace path for createNetns, the link
+ * name for detachLink); NULL, with a TypeError pending, when it is missing or not a string. */
+static op_t *string_op(napi_env env, napi_callback_info info, op_kind_t kind, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   op_t *op = calloc(1, sizeof(*op));
-  if (!op) return fail(env, NULL, "out of memory");
-  op->kind = OP_CREATE_NETNS;
-  if (argc < 1 || get_string(env, argv[0], &op->args.netns) != 0) return fail(env, op, "createNetns(path): path must be a string");
-  return start(env, op);
+  if (!op) {
+    fail(env, NULL, "out of memory");
+    return NULL;
+  }
+  op->kind = kind;
+  char **slot = kind == OP_CREATE_NETNS ? &op->args.netns : &op->args.host_name;
+  if (argc < 1 || get_string(env, argv[0], slot) != 0) {
+    fail(env, op, usage);
+    return NULL;
+  }
+  return op;
+}
+
+static napi_value js_create_netns(napi_env env, napi_callback_info info) {
+  op_t *op = string_op(env, info, OP_CREATE_NETNS, "createNetns(path): path must be a string");
+  return op ? start(env, op) : NULL;
 }
 
 static int parse_mac(const char *text, unsigned char mac[6]) {
@@ -441,15 +455,9 @@ static napi_value js_add_veth(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_detach_link(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  op_t *op = calloc(1, sizeof(*op));
-  if (!op) return fail(env, NULL, "out of memory");
-  op->kind = OP_DETACH;
-  if (argc < 1 || get_string(env, argv[0], &op->args.host_name) != 0 || strlen(op->args.host_name) >= IFNAMSIZ) {
-    return fail(env, op, "detachLink(name): name must be an interface name");
-  }
+  op_t *op = string_op(env, info, OP_DETACH, "detachLink(name): name must be an interface name");
+  if (!op) return NULL;
+  if (strlen(op->args.host_name) >= IFNAMSIZ) return fail(env, op, "detachLink(name): name must be an interface name");
   return start(env, op);
 }
 

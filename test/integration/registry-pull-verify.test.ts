@@ -15,33 +15,12 @@ import { gzipSync } from 'node:zlib';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { describeResult, expectOk } from '../helpers/exec.js';
 import { startBerthRegistry, type TestRegistry } from '../helpers/registry.js';
+import { ustarOf } from '../helpers/tar.js';
 
 const T = { timeout: 180_000 };
 const sha = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const hex = (digest: string): string => digest.slice(7);
 
-/** A ustar archive of regular files (enough for layers whose content only has to be checkable). */
-function tarOf(files: Array<{ name: string; body: Buffer }>): Buffer {
-  const parts: Buffer[] = [];
-  for (const { name, body } of files) {
-    const header = Buffer.alloc(512);
-    header.write(name, 0);
-    header.write('0000644\0', 100);
-    header.write('0000000\0', 108);
-    header.write('0000000\0', 116);
-    header.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124);
-    header.write('00000000000\0', 136);
-    header.write('        ', 148);
-    header.write('0', 156);
-    header.write('ustar\0', 257);
-    header.write('00', 263);
-    let sum = 0;
-    for (const b of header) sum += b;
-    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    parts.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  return Buffer.concat([...parts, Buffer.alloc(1024)]);
-}
 
 interface Layer {
   tar: Buffer;
@@ -114,8 +93,8 @@ describe('pull: layers verified before they become visible', { timeout: 600_000 
   it('refuses a layer corrupted in the registry\'s storage, leaving no layer, blob or temp dir; pulls once it is repaired', T, async () => {
     // Two layers big enough to stream in many chunks; the bottom one is corrupted, so the
     // top one (staged at the same time) must be thrown away too.
-    const bottom = layer(tarOf([{ name: 'bottom', body: randomBytes(3_000_000) }]));
-    const top = layer(tarOf([{ name: 'top', body: randomBytes(2_000_000) }]));
+    const bottom = layer(ustarOf([{ name: 'bottom', body: randomBytes(3_000_000) }]));
+    const top = layer(ustarOf([{ name: 'top', body: randomBytes(2_000_000) }]));
     await putImage(reg, 'verify/corrupt', '1', [bottom, top]);
     const path = storedBlob(sha(bottom.gz));
     const good = readFileSync(path);
@@ -141,9 +120,9 @@ describe('pull: layers verified before they become visible', { timeout: 600_000 
   });
 
   it('refuses a layer the registry serves as another valid layer of the same size: the unpack succeeds, the commit never happens', T, async () => {
-    const bottom = layer(tarOf([{ name: 'kept', body: randomBytes(100_000) }]));
-    const top = layer(tarOf([{ name: 'real', body: randomBytes(1_500_000) }]));
-    const impostor = layer(tarOf([{ name: 'fake', body: randomBytes(1_500_000) }]));
+    const bottom = layer(ustarOf([{ name: 'kept', body: randomBytes(100_000) }]));
+    const top = layer(ustarOf([{ name: 'real', body: randomBytes(1_500_000) }]));
+    const impostor = layer(ustarOf([{ name: 'fake', body: randomBytes(1_500_000) }]));
     assert.equal(impostor.gz.length, top.gz.length);
     await putImage(reg, 'verify/swapped', '1', [bottom, top]);
     writeFileSync(storedBlob(sha(top.gz)), impostor.gz);
@@ -164,8 +143,8 @@ describe('pull: layers verified before they become visible', { timeout: 600_000 
 
   it('pulls a manifest naming the same layer digest twice (empty layers), and saves it', T, async () => {
     const empty = layer(Buffer.alloc(1024));
-    const one = layer(tarOf([{ name: 'one', body: Buffer.from('first\n') }]));
-    const two = layer(tarOf([{ name: 'two', body: Buffer.from('second\n') }]));
+    const one = layer(ustarOf([{ name: 'one', body: Buffer.from('first\n') }]));
+    const two = layer(ustarOf([{ name: 'two', body: Buffer.from('second\n') }]));
     await putImage(reg, 'verify/empties', '1', [one, empty, two, empty]);
     const ref = `${reg.addr}/verify/empties:1`;
     const out = expectOk('pull', await d.berth(['pull', ref], { timeoutMs: 120_000 }));

@@ -42,7 +42,7 @@ export const DEFAULT_BRIDGE = 'berthm0';
 /** docker-machine's VirtualBox host-only range; clear of berth's default pools (172.17-31/16 first). */
 export const DEFAULT_SUBNET = '192.168.99.0/24';
 export const ENGINE_PORT = 2376;
-// Short on purpose: conmon's attach socket lives at EXEC_ROOT/socket/<64-hex id>/attach and a
+// Short on purpose: the monitor's attach socket lives at EXEC_ROOT/socket/<64-hex id>/attach and a
 // unix socket path must fit in 108 bytes, so the exec-root can be at most ~29 characters.
 const EXEC_ROOT_PARENT = '/run/berth-m';
 

@@ -1,6 +1,7 @@
 /**
  * The ssh driver: provisions a Linux host reachable over SSH (key auth) as docker-machine's
- * generic driver did. It needs node >= 20, runc, conmon and iproute2/iptables there. berth is
+ * generic driver did. It needs node >= 20, runc and iproute2/iptables there (the per-container
+ * monitor is the static berth-monitor inside the uploaded build, so conmon is optional). berth is
  * used from `--ssh-berth-path` (default /opt/berth) when bin/berthd exists there; otherwise the
  * driver uploads a tarball of this install (bin/, the build directory, node_modules,
  * package.json) and unpacks it there. It writes daemon.json with the machine's server cert and

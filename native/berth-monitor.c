@@ -88,7 +88,7 @@ static struct {
   const char *log_path, *exit_dir, *persist_dir, *socket_dir, *exec_spec;
   const char *runtime_args[MAX_RUNTIME_ARGS];
   int n_runtime_args;
-  bool terminal, stdin_open, leave_stdin_open, exec, exec_attach;
+  bool terminal, stdin_open, leave_stdin_open, exec, exec_attach, run;
 } opt;
 
 /* ---- state ------------------------------------------------------------------------------ */
@@ -338,6 +338,9 @@ static const struct optdef OPTIONS[] = {
     {"leave-stdin-open", 0, O_NONE, NULL, &opt.leave_stdin_open},
     {"exec", 'e', O_NONE, NULL, &opt.exec},
     {"exec-attach", 0, O_NONE, NULL, &opt.exec_attach},
+    /* berth's own: `runc run --detach` (create and start in one runtime process) once berthd's
+     * second start-pipe write says its attach clients are connected; with --exec-attach. */
+    {"run", 0, O_NONE, NULL, &opt.run},
 };
 
 static void __attribute__((noreturn)) usage_error(const char *what, const char *arg) {
@@ -372,7 +375,7 @@ static void parse_args(int argc, char **argv) {
              "  -p/--container-pidfile, -P/--conmon-pidfile, -l/--log-path (k8s-file:PATH|none:),\n"
              "  --exit-dir, --persist-dir, --socket-dir-path, --log-level, --runtime-arg,\n"
              "  -t/--terminal, -i/--stdin, --leave-stdin-open, -e/--exec, --exec-process-spec,\n"
-             "  --exec-attach\n");
+             "  --exec-attach, --run (runc run --detach after the attach handshake)\n");
       exit(0);
     }
     if (arg[0] == '-' && arg[1] == '-') {
@@ -407,7 +410,8 @@ static void parse_args(int argc, char **argv) {
   if (!opt.runtime) usage_error("missing option", "--runtime");
   if (!opt.container_pidfile) usage_error("missing option", "--container-pidfile");
   if (opt.exec && !opt.exec_spec) usage_error("missing option", "--exec-process-spec");
-  if (!opt.exec && opt.exec_attach) usage_error("option needs --exec", "--exec-attach");
+  if (!opt.exec && !opt.run && opt.exec_attach) usage_error("option needs --exec or --run", "--exec-attach");
+  if (opt.run && (opt.exec || !opt.exec_attach || !opt.bundle)) usage_error("--run goes with --exec-attach and --bundle, not --exec", "--run");
   if (!opt.cuuid) opt.cuuid = opt.cid;
   if (!opt.socket_dir) opt.socket_dir = "/var/run/crio";
   if (strchr(opt.cid, '/') || strchr(opt.cuuid, '/')) usage_error("ids must not contain '/'", opt.cid);
@@ -1027,7 +1031,8 @@ static void build_runtime_argv(const char **argv) {
     argv[n++] = "--detach";
     if (opt.terminal) argv[n++] = "--tty";
   } else {
-    argv[n++] = "create";
+    argv[n++] = opt.run ? "run" : "create";
+    if (opt.run) argv[n++] = "--detach";
     argv[n++] = "--bundle";
     argv[n++] = opt.bundle;
     argv[n++] = "--pid-file";
@@ -1083,7 +1088,7 @@ static void runtime_finished(void) {
       if (n <= 0 || (len += (size_t)n) == sizeof msg - 1) break;
     }
     msg[len] = '\0';
-    if (len == 0) fail("%s %s exited with status %d", opt.runtime, opt.exec ? "exec" : "create", exit_code(runtime_status));
+    if (len == 0) fail("%s %s exited with status %d", opt.runtime, opt.exec ? "exec" : opt.run ? "run" : "create", exit_code(runtime_status));
     /* Sent as is: berthd extracts runc's msg="..." itself. */
     send_sync(sync_fd, -1, msg);
     sync_reported = true;

@@ -300,7 +300,7 @@ export class ContainerManager {
         shmSize: record.hostConfig.ShmSize,
         ...runtimeLimits(record.hostConfig),
       });
-      const { pid } = await runtime.create({
+      const launch = {
         id: record.id,
         bundleDir,
         spec,
@@ -311,9 +311,19 @@ export class ContainerManager {
         // docker closes a container's stdin when its attached client's input ends only for
         // StdinOnce without a TTY; a TTY's stdin stays open for the next attach.
         stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
-      });
-      for (const hook of this.hooks) await hook.beforeStart?.(record);
-      await runtime.start(record.id);
+      };
+      // Attached clients connect between the monitor being up and the process running.
+      const beforeStart = async (): Promise<void> => {
+        for (const hook of this.hooks) await hook.beforeStart?.(record);
+      };
+      let pid: number;
+      if (runtime.run) {
+        ({ pid } = await runtime.run(launch, beforeStart));
+      } else {
+        ({ pid } = await runtime.create(launch));
+        await beforeStart();
+        await runtime.start(record.id);
+      }
       record.state = {
         ...record.state,
         status: 'running',

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { systemError } from '../util/errors.js';
 import { runtimeErrorMessage } from './start-error.js';
 
@@ -28,6 +29,11 @@ export interface MonitorLaunch {
   openStdin: boolean;
   /** Keep the container's stdin open when an attached client goes away (docker's StdinOnce=false). */
   leaveStdinOpen: boolean;
+  /**
+   * berth-monitor only: create and start in one `runc run --detach`, calling this once the
+   * attach socket listens and before the runtime runs (see launchMonitor).
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 /** The outcome the monitor reports on its sync pipe once `runc create` has finished. */
@@ -35,6 +41,9 @@ export type MonitorReport = { ok: true; pid: number } | { ok: false; message: st
 
 /** fd number of the sync pipe in the monitor: stdio 0-2 come first, the pipe is the 4th slot. */
 const SYNC_PIPE_FD = 3;
+/** berth-monitor's --run handshake (as an exec's): the start pipe and the attach-ready pipe. */
+const START_PIPE_FD = 4;
+const ATTACH_PIPE_FD = 5;
 
 export function conmonArgs(l: MonitorLaunch): string[] {
   const args = [
@@ -57,6 +66,7 @@ export function conmonArgs(l: MonitorLaunch): string[] {
   if (l.tty) args.push('--terminal');
   if (l.openStdin) args.push('--stdin');
   if (l.openStdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
+  if (l.beforeStart) args.push('--run', '--exec-attach');
   return args;
 }
 
@@ -111,31 +121,62 @@ function collect(stream: Readable | null): Promise<string> {
  * _OCI_SYNCPIPE fd protocol, podman's way: the first line says the container pid or carries
  * runc's error. The direct child exits as soon as it has forked the monitor and written the
  * monitor's pid to --conmon-pidfile.
+ *
+ * With `beforeStart` (berth-monitor's --run), the exec sessions' handshake instead: a first
+ * start-pipe write lets the monitor set up; {"data": 0} on the attach pipe says its attach
+ * socket listens; beforeStart connects the clients; a second write lets `runc run --detach`
+ * go, one runtime process where `runc create` + `runc start` were two, and the sync pipe then
+ * reports the pid of a process that is already running.
  */
 export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
+  const run = l.beforeStart !== undefined;
   const child = spawn(l.conmonPath, conmonArgs(l), {
     cwd: l.bundleDir,
     detached: true,
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: String(SYNC_PIPE_FD) },
+    stdio: run ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      _OCI_SYNCPIPE: String(SYNC_PIPE_FD),
+      ...(run ? { _OCI_STARTPIPE: String(START_PIPE_FD), _OCI_ATTACHPIPE: String(ATTACH_PIPE_FD) } : {}),
+    },
   });
   child.unref();
   const spawned = new Promise<number | null>((resolve, reject) => {
     child.once('error', (err) => reject(systemError(`cannot run ${l.conmonPath}: ${err.message}`, err)));
     child.once('exit', (code) => resolve(code));
   });
+  spawned.catch(() => undefined);
   const stderr = collect(child.stderr);
   const syncPipe = child.stdio[SYNC_PIPE_FD] as Readable;
+  const failed = async (exitCode: number | null, what: string): Promise<{ report: MonitorReport; monitorPid: number | undefined }> => {
+    const detail = (await stderr).trim();
+    const reason = exitCode !== null && exitCode !== 0 ? `${l.conmonPath} exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}` : `${l.conmonPath} ${what}`;
+    return { report: { ok: false, message: reason }, monitorPid: await readPid(l.conmonPidFile) };
+  };
+
+  if (l.beforeStart) {
+    const startPipe = child.stdio[START_PIPE_FD] as Writable;
+    startPipe.on('error', () => undefined);
+    startPipe.write('0');
+    const ready = await firstLine((child.stdio as unknown as Readable[])[ATTACH_PIPE_FD]!, timeoutMs);
+    if (ready === undefined) {
+      const exitCode = await Promise.race([spawned, delay(100).then(() => null)]).catch(() => null);
+      return failed(exitCode, `did not open the attach socket within ${timeoutMs} ms`);
+    }
+    try {
+      await l.beforeStart();
+    } catch (err) {
+      // The runtime has not run: the monitor (and runc waiting under it) goes, nothing started.
+      const monitorPid = await readPid(l.conmonPidFile);
+      if (monitorPid !== undefined) process.kill(monitorPid, 'SIGKILL');
+      throw err;
+    }
+    startPipe.end('1');
+  }
 
   const [line, exitCode] = await Promise.all([firstLine(syncPipe, timeoutMs), spawned]);
-  const monitorPid = await readPid(l.conmonPidFile);
-  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid };
-  const detail = (await stderr).trim();
-  const reason =
-    exitCode !== 0
-      ? `${l.conmonPath} exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}`
-      : `${l.conmonPath} did not report the container within ${timeoutMs} ms`;
-  return { report: { ok: false, message: reason }, monitorPid };
+  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid: await readPid(l.conmonPidFile) };
+  return failed(exitCode, `did not report the container within ${timeoutMs} ms`);
 }
 
 export async function readPid(path: string): Promise<number | undefined> {

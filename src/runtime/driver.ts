@@ -77,6 +77,7 @@ export class RuncDriver implements RuntimeDriver {
     this.createTimeoutMs = options.createTimeoutMs ?? 60_000;
     this.runc = new Runc(this.runcPath, join(this.execRoot, 'runc'));
     this.exits = new ExitWatcher(this.exitDir);
+    if (basename(this.conmonPath) === 'berth-monitor') this.run = (options, beforeStart) => this.launch(options, beforeStart);
   }
 
   get runcRoot(): string {
@@ -118,6 +119,17 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }> {
+    return this.launch(options, undefined);
+  }
+
+  /**
+   * Create and start in one `runc run --detach` under berth-monitor (one runtime process fewer
+   * than create + start); beforeStart runs once the attach socket listens, before anything of
+   * the container runs. Absent with conmon, which has no such mode: callers create, then start.
+   */
+  readonly run?: (options: CreateOptions, beforeStart: () => Promise<void>) => Promise<{ pid: number; monitorPid: number }>;
+
+  private async launch(options: CreateOptions, beforeStart: (() => Promise<void>) | undefined): Promise<{ pid: number; monitorPid: number }> {
     const { id, bundleDir } = options;
     this.checkId(id);
     const persistDir = this.persistDir(id);
@@ -151,9 +163,14 @@ export class RuncDriver implements RuntimeDriver {
         tty: options.tty,
         openStdin: options.openStdin,
         leaveStdinOpen: options.stdinOnce === false,
+        ...(beforeStart ? { beforeStart } : {}),
       },
       this.createTimeoutMs,
-    );
+    ).catch(async (err: unknown) => {
+      // beforeStart failed: the monitor was killed before the runtime ran.
+      await this.abandon(id, bundleDir, undefined);
+      throw err;
+    });
     if (!report.ok) {
       await this.abandon(id, bundleDir, monitorPid);
       throw new RuntimeStartError(`OCI runtime create failed: ${report.message}`);

@@ -94,6 +94,11 @@ export interface RuntimeDriver {
   create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }>;
   /** `runc start`: the user process runs from here. */
   start(id: string): Promise<void>;
+  /**
+   * Create and start at once, where the monitor can (berth-monitor: one `runc run --detach`):
+   * beforeStart runs when clients can attach and nothing of the container has run yet.
+   */
+  run?(options: CreateOptions, beforeStart: () => Promise<void>): Promise<{ pid: number; monitorPid: number }>;
   /** Signal by name ("SIGTERM", "TERM", "KILL") or number. */
   kill(id: string, signal: string | number): Promise<void>;
   /** undefined when runc no longer knows the container. */

@@ -23,6 +23,7 @@ const RECORD = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d (stdout|stde
 
 /** `RUNTIME [--root=X] create --bundle B --pid-file P ID` or `RUNTIME exec --pid-file P --process F --detach ID`. */
 const FAKE_RUNTIME = `#!/bin/sh
+all="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --pid-file) pidfile=$2; shift ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+echo "$all" > "$dir/argv"
 if [ -e "$dir/fail" ]; then echo 'time="now" level=error msg="fake runtime: no such thing"' >&2; exit 1; fi
 # Through fd 3: sh gives a background job /dev/null as its stdin unless it is redirected.
 # The container starts once this "runtime" has exited and it was handed to the monitor (a
@@ -170,6 +172,46 @@ describe('berth-monitor protocol (fake runtime)', { skip: existsSync(MONITOR) ? 
     assert.equal(err, 'err a\nerr b\n');
     assert.ok(await waitFor(() => existsSync(exitFile(l))));
     assert.equal(readFileSync(exitFile(l), 'utf8'), '0');
+  });
+
+  it('--run: runc run --detach only after beforeStart, whose client gets all of a short run\'s output', async () => {
+    const l = layout('echo early; echo late >&2\n');
+    const packets: Buffer[] = [];
+    let ended = false;
+    let sock: SeqpacketSocket | undefined;
+    const { report } = await launchMonitor(
+      {
+        ...l,
+        beforeStart: async () => {
+          assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime waits for beforeStart');
+          sock = SeqpacketSocket.connect(join(l.socketDir, l.id, 'attach'), { onPacket: (p) => packets.push(Buffer.from(p)), onEnd: () => (ended = true) });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        },
+      },
+      10_000,
+    );
+    assert.ok(report.ok, JSON.stringify(report));
+    assert.match(readFileSync(join(l.bundleDir, 'argv'), 'utf8'), /\brun --detach --bundle \S+ --pid-file \S+ c\d+$/m);
+    assert.ok(await waitFor(() => ended), 'the socket did not end with the container');
+    sock?.close();
+    assert.equal(packets.filter((p) => p[0] === 2).map((p) => p.subarray(1).toString()).join(''), 'early\n');
+    assert.equal(packets.filter((p) => p[0] === 3).map((p) => p.subarray(1).toString()).join(''), 'late\n');
+    assert.ok(await waitFor(() => existsSync(exitFile(l))));
+    assert.equal(readFileSync(exitFile(l), 'utf8'), '0');
+  });
+
+  it('--run: a beforeStart that fails takes the monitor down before the runtime ran', async () => {
+    const l = layout('echo never\n');
+    await assert.rejects(
+      launchMonitor({ ...l, beforeStart: () => Promise.reject(new Error('no attach for you')) }, 10_000),
+      /no attach for you/,
+    );
+    const monitorPid = await readPid(l.conmonPidFile);
+    assert.ok(monitorPid);
+    assert.ok(await waitFor(() => !existsSync(`/proc/${monitorPid}/stat`) || readFileSync(`/proc/${monitorPid}/stat`, 'utf8').includes(') Z')), 'the monitor is gone');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime never ran');
+    assert.equal(existsSync(l.logPath) ? readFileSync(l.logPath, 'utf8') : '', '');
   });
 
   it('keeps stdin open past a client\'s EOF with --leave-stdin-open', async () => {

@@ -36,35 +36,39 @@ describe('berth machine (netns driver)', { timeout: 300_000 }, () => {
     assert.equal(ls.code, 0, ls.stderr);
     const lines = ls.stdout.trim().split('\n');
     assert.match(lines[0]!, /^NAME\s+ACTIVE\s+DRIVER\s+STATE\s+URL/);
-    assert.match(lines[1]!, /^node-1\s+-\s+netns\s+Running\s+tcp:\/\/10\.231\.77\.2:2376/);
-    assert.match(lines[2]!, /^node-2\s+-\s+netns\s+Running\s+tcp:\/\/10\.231\.77\.3:2376/);
+    // The two machines were created at once: which took the first free address is a race.
+    const [ip1, ip2] = [set.nodes[0]!.ip, set.nodes[1]!.ip];
+    assert.deepEqual([ip1, ip2].sort(), ['10.231.77.2', '10.231.77.3']);
+    const re = (text: string): string => text.replace(/\./g, '\\.');
+    assert.match(lines[1]!, new RegExp(`^node-1\\s+-\\s+netns\\s+Running\\s+tcp://${re(ip1)}:2376`));
+    assert.match(lines[2]!, new RegExp(`^node-2\\s+-\\s+netns\\s+Running\\s+tcp://${re(ip2)}:2376`));
 
     const ip = await berth(['ip', 'node-1', 'node-2']);
-    assert.equal(ip.stdout, '10.231.77.2\n10.231.77.3\n');
+    assert.equal(ip.stdout, `${ip1}\n${ip2}\n`);
 
     const env = await berth(['env', 'node-1']);
     assert.equal(env.code, 0, env.stderr);
     const node1 = set.nodes[0]!;
     assert.equal(
       env.stdout,
-      `export DOCKER_TLS_VERIFY="1"\nexport DOCKER_HOST="tcp://10.231.77.2:2376"\nexport DOCKER_CERT_PATH="${node1.certDir}"\nexport DOCKER_MACHINE_NAME="node-1"\n` +
+      `export DOCKER_TLS_VERIFY="1"\nexport DOCKER_HOST="tcp://${ip1}:2376"\nexport DOCKER_CERT_PATH="${node1.certDir}"\nexport DOCKER_MACHINE_NAME="node-1"\n` +
         `# Run this command to configure your shell: \n# eval $(berth machine env -s ${set.storePath} node-1)\n`,
     );
     const unset = await berth(['env', '-u']);
     assert.match(unset.stdout, /^unset DOCKER_TLS_VERIFY\nunset DOCKER_HOST\nunset DOCKER_CERT_PATH\nunset DOCKER_MACHINE_NAME\n/);
     const fish = await berth(['env', '--shell', 'fish', 'node-2']);
-    assert.match(fish.stdout, /set -gx DOCKER_HOST "tcp:\/\/10\.231\.77\.3:2376";/);
+    assert.ok(fish.stdout.includes(`set -gx DOCKER_HOST "tcp://${ip2}:2376";`), fish.stdout);
 
     const inspect = await berth(['inspect', 'node-1']);
     const view = JSON.parse(inspect.stdout) as { Name: string; DriverName: string; Driver: { IPAddress: string; Bridge: string }; HostOptions: { EngineOptions: { Labels: string[] }; AuthOptions: { CaCertPath: string } } };
     assert.equal(view.Name, 'node-1');
     assert.equal(view.DriverName, 'netns');
-    assert.equal(view.Driver.IPAddress, '10.231.77.2');
+    assert.equal(view.Driver.IPAddress, ip1);
     assert.equal(view.Driver.Bridge, BRIDGE);
     assert.deepEqual(view.HostOptions.EngineOptions.Labels, ['zone=a', 'disk=ssd']);
     assert.equal(view.HostOptions.AuthOptions.CaCertPath, join(set.storePath, 'certs', 'ca.pem'));
     const fmt = await berth(['inspect', '-f', '{{.Driver.IPAddress}}', 'node-2']);
-    assert.equal(fmt.stdout, '10.231.77.3\n');
+    assert.equal(fmt.stdout, `${ip2}\n`);
 
     // docker-machine's layout.
     for (const f of ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']) assert.ok(existsSync(join(set.storePath, 'certs', f)), f);

@@ -32,30 +32,30 @@ test('netlink addon: namespace, veth pair, address, route, bridge port, errors, 
   const netns = join(dir, 'ns');
   try {
     await ip(['link', 'add', BRIDGE, 'type', 'bridge']);
-    await ip(['addr', 'add', '10.231.77.1/24', 'dev', BRIDGE]);
+    await ip(['addr', 'add', '10.231.61.1/24', 'dev', BRIDGE]);
     await ip(['link', 'set', BRIDGE, 'up']);
     await writeFile(netns, '');
     await addon.createNetns(netns);
     assert.match(await ip(['-o', 'link'], netns), /^1: lo:/m, 'a fresh namespace has only lo');
 
-    await addon.addVeth(netns, { inside: 'eth0', hostName: HOST_END, bridge: BRIDGE, mac: '02:42:0a:e7:4d:05', address: '10.231.77.5', prefixLength: 24, gateway: '10.231.77.1', mtu: 1400, loopback: true });
+    await addon.addVeth(netns, { inside: 'eth0', hostName: HOST_END, bridge: BRIDGE, mac: '02:42:0a:e7:3d:05', address: '10.231.61.5', prefixLength: 24, gateway: '10.231.61.1', mtu: 1400, loopback: true });
     const inside = await ip(['-o', 'addr', 'show', 'dev', 'eth0'], netns);
-    assert.match(inside, /inet 10\.231\.77\.5\/24 scope global eth0/);
+    assert.match(inside, /inet 10\.231\.61\.5\/24 scope global eth0/);
     const link = await ip(['-o', 'link', 'show', 'dev', 'eth0'], netns);
     assert.match(link, /mtu 1400/);
-    assert.match(link, /link\/ether 02:42:0a:e7:4d:05/);
-    assert.match(await ip(['route'], netns), /^default via 10\.231\.77\.1 dev eth0/m);
+    assert.match(link, /link\/ether 02:42:0a:e7:3d:05/);
+    assert.match(await ip(['route'], netns), /^default via 10\.231\.61\.1 dev eth0/m);
     assert.match(await ip(['-o', 'link', 'show', 'dev', 'lo'], netns), /[<,]UP[,>]/);
     assert.match(await ip(['-o', 'link', 'show', 'dev', HOST_END]), new RegExp(`master ${BRIDGE} state UP`));
-    const ping = await run('nsenter', [`--net=${netns}`, 'busybox', 'ping', '-c', '1', '-W', '2', '10.231.77.1']);
+    const ping = await run('nsenter', [`--net=${netns}`, 'busybox', 'ping', '-c', '1', '-W', '2', '10.231.61.1']);
     assert.equal(ping.code, 0, `the container end reaches the bridge: ${ping.stdout}${ping.stderr}`);
 
-    await assert.rejects(addon.addVeth(netns, { inside: 'eth0', hostName: `${HOST_END}x`, bridge: BRIDGE, address: '10.231.77.6', prefixLength: 24, loopback: false }), (err: NodeJS.ErrnoException) => {
+    await assert.rejects(addon.addVeth(netns, { inside: 'eth0', hostName: `${HOST_END}x`, bridge: BRIDGE, address: '10.231.61.6', prefixLength: 24, loopback: false }), (err: NodeJS.ErrnoException) => {
       assert.equal(err.code, 'EEXIST');
       assert.match(err.message, /creating the veth pair: File exists/);
       return true;
     });
-    await assert.rejects(addon.addVeth(netns, { inside: 'eth1', hostName: `${HOST_END}y`, bridge: 'no-such-br', address: '10.231.77.7', prefixLength: 24, loopback: false }), /finding the bridge/);
+    await assert.rejects(addon.addVeth(netns, { inside: 'eth1', hostName: `${HOST_END}y`, bridge: 'no-such-br', address: '10.231.61.7', prefixLength: 24, loopback: false }), /finding the bridge/);
     assert.throws(() => addon.addVeth(netns, { inside: 'eth1', hostName: 'h', bridge: BRIDGE, address: 'not-an-ip', prefixLength: 24, loopback: false }), /spec.address must be an IPv4 address/);
     assert.equal((await run('ip', ['link', 'show', `${HOST_END}x`])).code, 1, 'a failed request leaves no link behind');
 

@@ -227,18 +227,24 @@ export class ContainerManager {
   async start(idOrName: string): Promise<'started' | 'alreadyRunning'> {
     const record = this.deps.store.get(idOrName);
     let started = false;
+    let exitedDuringStart = false;
     try {
-      return await this.withLock(record.id, async () => {
+      const outcome = await this.withLock(record.id, async () => {
         if (record.state.status === 'paused') throw conflict('cannot start a paused container, try unpause instead');
-        if (isActive(record.state.status)) return 'alreadyRunning';
+        if (isActive(record.state.status)) return 'alreadyRunning' as const;
         if (record.state.status === 'removing' || record.state.status === 'dead') {
           throw conflict(`container ${record.id} is marked for removal and cannot be started`);
         }
         started = true;
         this.restarts.reset(record.id);
-        await this.startLocked(record);
-        return 'started';
+        exitedDuringStart = await this.startLocked(record);
+        return 'started' as const;
       });
+      // A process over before the start answered (`runc run --detach` runs it during the start)
+      // has its exit applied first, so a client inspecting right after sees it exited, as it
+      // would have after a slower start.
+      if (exitedDuringStart) await this.handleExit(record.id);
+      return outcome;
     } catch (err) {
       // dockerd removes an --rm container whose start failed, and wakes `wait --condition removed`.
       if (started && record.hostConfig.AutoRemove) {
@@ -250,7 +256,8 @@ export class ContainerManager {
     }
   }
 
-  private async startLocked(record: ContainerRecord): Promise<void> {
+  /** Starts the container; true when its process has already exited (apply it outside the lock). */
+  private async startLocked(record: ContainerRecord): Promise<boolean> {
     const { runtime, layers, images } = this.deps;
     const bundleDir = join(this.deps.bundleRoot, record.id);
     // Errors of the hooks (networking: "port is already allocated", "network X not found") are
@@ -352,8 +359,7 @@ export class ContainerManager {
       throw new BerthError(code === 125 ? 'system' : 'invalidParameter', `failed to create task for container: OCI runtime create failed: ${message}`);
     }
     // The process may already have exited before we recorded it as running.
-    const exited = await runtime.exitStatus(record.id);
-    if (exited) void this.handleExit(record.id);
+    return (await runtime.exitStatus(record.id)) !== undefined;
   }
 
   /**
@@ -474,11 +480,12 @@ export class ContainerManager {
     const record = this.deps.store.tryGet(id);
     if (!record) return;
     try {
-      await this.withLock(id, async () => {
-        if (record.state.status !== 'restarting') return;
+      const exited = await this.withLock(id, async () => {
+        if (record.state.status !== 'restarting') return false;
         record.restartCount++;
-        await this.startLocked(record);
+        return this.startLocked(record);
       });
+      if (exited) void this.handleExit(id);
     } catch (err) {
       this.deps.debug(`restart policy: start ${id}: ${errorMessage(err)}`);
       await this.withLock(id, async () => {

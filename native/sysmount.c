@@ -120,22 +120,31 @@ static napi_value queue(napi_env env, op_t *op) {
   return promise;
 }
 
+/* A zeroed operation, or NULL with an out-of-memory error pending. */
+static op_t *new_op(napi_env env) {
+  op_t *op = calloc(1, sizeof *op);
+  if (op == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  return op;
+}
+
+/* Frees a half-filled operation and leaves a TypeError pending. */
+static napi_value bad_arguments(napi_env env, op_t *op, const char *message) {
+  free_op(op);
+  napi_throw_type_error(env, NULL, message);
+  return NULL;
+}
+
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  op_t *op = calloc(1, sizeof *op);
-  if (op == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  op_t *op = new_op(env);
+  if (op == NULL) return NULL;
   double flags = 0;
   if (argc < 5 || get_string(env, argv[0], &op->source) || get_string(env, argv[1], &op->target) ||
       get_string(env, argv[2], &op->fstype) || napi_get_value_double(env, argv[3], &flags) != napi_ok ||
       get_string(env, argv[4], &op->data) || op->target == NULL) {
-    free_op(op);
-    napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data): bad arguments");
-    return NULL;
+    return bad_arguments(env, op, "mount(source, target, fstype, flags, data): bad arguments");
   }
   op->flags = (unsigned long)flags;
   return queue(env, op);
@@ -145,17 +154,12 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  op_t *op = calloc(1, sizeof *op);
-  if (op == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  op_t *op = new_op(env);
+  if (op == NULL) return NULL;
   op->is_umount = 1;
   double flags = 0;
   if (argc < 2 || get_string(env, argv[0], &op->target) || op->target == NULL || napi_get_value_double(env, argv[1], &flags) != napi_ok) {
-    free_op(op);
-    napi_throw_type_error(env, NULL, "umount2(target, flags): bad arguments");
-    return NULL;
+    return bad_arguments(env, op, "umount2(target, flags): bad arguments");
   }
   op->flags = (unsigned long)flags;
   return queue(env, op);

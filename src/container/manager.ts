@@ -243,7 +243,7 @@ export class ContainerManager {
       // A process over before the start answered (`runc run --detach` runs it during the start)
       // has its exit applied first, so a client inspecting right after sees it exited, as it
       // would have after a slower start.
-      if (exitedDuringStart) await this.handleExit(record.id);
+      if (exitedDuringStart) await this.handleExit(record.id).catch((err) => this.deps.debug(`exit of ${record.id}: ${errorMessage(err)}`));
       return outcome;
     } catch (err) {
       // dockerd removes an --rm container whose start failed, and wakes `wait --condition removed`.

@@ -22,6 +22,9 @@ import { mountsUnder, processesMentioning } from './cleanup.js';
 import { run, describeResult, type RunOptions, type RunResult } from './exec.js';
 import { busyboxTar } from './images.js';
 import { berthBin, dockerBin } from './paths.js';
+import { startEtcd, type TestEtcd } from './etcd.js';
+import { freeUnderlaySubnet } from './overlay-lab.js';
+import { ensureMachineBridge } from '../../src/sys/machine-host.js';
 
 export interface MachineNode {
   name: string;
@@ -247,5 +250,43 @@ export function machineNetnsNames(): string[] {
     return readdirSync('/run/netns').filter((n) => n.startsWith('berth-m-'));
   } catch {
     return [];
+  }
+}
+
+export interface ClusterStoreMachines {
+  cluster: MachineSet;
+  etcd: TestEtcd;
+  /** A free 10.214.N.0/24 for the test's overlay networks. */
+  overlaySubnet: string;
+}
+
+/**
+ * N netns machines whose berthds share a real etcd as cluster store (the overlay driver), each
+ * with busybox loaded: the underlay bridge first (createMachines keeps an existing one) so etcd
+ * can listen on its address before the engines start and dial it. `tag` names the bridge,
+ * the machines and the store prefix, so concurrent suites never meet. A failure on the way
+ * removes what was made.
+ */
+export async function createClusterStoreMachines(count: number, tag: string, options: { storePrefix?: string; engineArgs?: string[] } = {}): Promise<ClusterStoreMachines> {
+  const underlay = await freeUnderlaySubnet();
+  const bridge = `b${tag}${underlay.octet.toString(16).padStart(2, '0')}${(process.pid % 256).toString(16).padStart(2, '0')}`;
+  await ensureMachineBridge(bridge, `${underlay.hostIp}/24`);
+  let etcd: TestEtcd | undefined;
+  try {
+    etcd = await startEtcd({ clientHost: underlay.hostIp });
+    const storeUrl = etcd.url(options.storePrefix ?? `${tag}-${process.pid}`);
+    const cluster = await createMachines(count, {
+      bridge,
+      subnet: underlay.subnet,
+      namePrefix: `${tag}${process.pid % 10000}`,
+      engineArgs: ['--cluster-store', storeUrl, '--cluster-advertise', 'eth0:2376', '--dns', '127.0.0.1', ...(options.engineArgs ?? [])],
+    });
+    for (const node of cluster.nodes) await node.loadBusybox();
+    return { cluster, etcd, overlaySubnet: `10.214.${underlay.octet}.0/24` };
+  } catch (err) {
+    await etcd?.stop();
+    await run('ip', ['link', 'del', bridge]);
+    await run('iptables', ['-w', '-D', 'FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', `berth-machine:${bridge}`, '-j', 'ACCEPT']);
+    throw err;
   }
 }

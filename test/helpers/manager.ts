@@ -96,3 +96,23 @@ export async function startManager(dir: string, name: string, args: string[], ho
     },
   };
 }
+
+/** The SystemStatus pairs of a manager's /info (classic swarm's per-node block layout). */
+export async function managerStatus(m: TestManager): Promise<Array<[string, string]>> {
+  const r = await m.api('GET', '/info');
+  return (r.json as { SystemStatus: Array<[string, string]> }).SystemStatus;
+}
+
+/** The value of a top-level SystemStatus key ("Role", "Primary", "Nodes"). */
+export const statusValue = (s: Array<[string, string]>, key: string): string | undefined => s.find(([k]) => k === key)?.[1];
+
+/** Node names of the manager's /info whose status is Healthy, sorted. */
+export async function healthyNodes(m: TestManager): Promise<string[]> {
+  const s = await managerStatus(m);
+  const out: string[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const [k] = s[i]!;
+    if (/^ \S/.test(k) && s.slice(i + 1, i + 4).some(([kk, v]) => kk === '  └ Status' && v === 'Healthy')) out.push(k.trim());
+  }
+  return out.sort();
+}

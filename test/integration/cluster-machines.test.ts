@@ -16,7 +16,7 @@ import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { startClusterLab, waitFor, type Agent, type ClusterLab } from '../helpers/cluster-lab.js';
 import { tlsClientEnv, type MachineNode } from '../helpers/machines.js';
-import type { TestManager } from '../helpers/manager.js';
+import { healthyNodes, managerStatus, statusValue, type TestManager } from '../helpers/manager.js';
 import { berthBin, dockerBin } from '../helpers/paths.js';
 import { run, type RunResult } from '../helpers/exec.js';
 import { createCa, createSignedCert } from '../../src/sys/openssl.js';
@@ -42,25 +42,6 @@ const expectDocker = (m: TestManager, what: string, r: RunResult): string => lab
 const agentLog = (a: Agent): string => lab!.agentLog(a);
 const startTlsManager = (name: string, extra: string[]): Promise<TestManager> => lab!.startManager(name, extra);
 
-/** The SystemStatus pairs of a manager's /info. */
-async function status(m: TestManager): Promise<Array<[string, string]>> {
-  const r = await m.api('GET', '/info');
-  return (r.json as { SystemStatus: Array<[string, string]> }).SystemStatus;
-}
-
-const statusValue = (s: Array<[string, string]>, key: string): string | undefined => s.find(([k]) => k === key)?.[1];
-
-/** Node names of the manager's /info whose status is Healthy. */
-async function healthyNodes(m: TestManager): Promise<string[]> {
-  const s = await status(m);
-  const out: string[] = [];
-  for (let i = 0; i < s.length; i++) {
-    const [k] = s[i]!;
-    if (/^ \S/.test(k) && s.slice(i + 1, i + 4).some(([kk, v]) => kk === '  └ Status' && v === 'Healthy')) out.push(k.trim());
-  }
-  return out.sort();
-}
-
 /** docker create through the manager; the node it landed on, or the CLI's error. */
 async function place(m: TestManager, args: string[]): Promise<{ node?: string; id?: string; error?: string }> {
   const r = await docker(m, ['create', ...args]);
@@ -80,10 +61,10 @@ before(async () => {
   ({ dir, nodes, agents, certDir, discoveryUrl } = lab);
   const replication = ['--replication', '--replication-ttl', '3s', '--advertise', '127.0.0.1:PORT'];
   primary = await startTlsManager('primary', replication);
-  await waitFor('the first manager is primary', async () => (statusValue(await status(primary), 'Role') === 'primary' ? true : undefined));
+  await waitFor('the first manager is primary', async () => (statusValue(await managerStatus(primary), 'Role') === 'primary' ? true : undefined));
   backup = await startTlsManager('backup', replication);
   await waitFor('the second manager is a replica of the first', async () => {
-    const s = await status(backup);
+    const s = await managerStatus(backup);
     return statusValue(s, 'Role') === 'replica' && statusValue(s, 'Primary') === primary.host.replace('tcp://', '') ? true : undefined;
   });
   await waitFor('three healthy nodes', async () => ((await healthyNodes(primary)).length === 3 ? true : undefined), 30_000).catch((err: Error) => {
@@ -251,7 +232,7 @@ describe('cluster on netns machines', { timeout: 600_000 }, () => {
       placed.add(c.node!);
     }
     assert.ok(!placed.has(victim.name), [...placed].join(','));
-    await waitFor(`${victim.name} removed after the TTL`, async () => (statusValue(await status(primary), 'Nodes') === '2' ? true : undefined), (TTL + 10) * 1000);
+    await waitFor(`${victim.name} removed after the TTL`, async () => (statusValue(await managerStatus(primary), 'Nodes') === '2' ? true : undefined), (TTL + 10) * 1000);
     const gone = Date.now() - t0;
     assert.ok(gone < (TTL + 8) * 1000, `the node left after ${gone} ms`);
     const agent = agents.find((a) => a.node === victim)!;
@@ -267,7 +248,7 @@ describe('cluster on netns machines', { timeout: 600_000 }, () => {
     expectDocker(backup, 'docker run via backup', await docker(backup, ['run', '-d', '--name', 'ha-web', 'busybox', 'sleep', '600']));
     await primary.kill9();
     const t0 = Date.now();
-    await waitFor('the backup becomes primary', async () => (statusValue(await status(backup), 'Role') === 'primary' ? true : undefined), 20_000);
+    await waitFor('the backup becomes primary', async () => (statusValue(await managerStatus(backup), 'Role') === 'primary' ? true : undefined), 20_000);
     const took = Date.now() - t0;
     assert.ok(took < 10_000, `failover took ${took} ms`);
     await waitFor('the new primary sees 3 nodes', async () => ((await healthyNodes(backup)).length === 3 ? true : undefined));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { importBusybox } from '../helpers/images.js';
 import { startEtcd, freePort, type TestEtcd } from '../helpers/etcd.js';
-import { startManager, type TestManager } from '../helpers/manager.js';
+import { healthyNodes, startManager, type TestManager } from '../helpers/manager.js';
 import { dockerBin } from '../helpers/paths.js';
 import { run, sleep, describeResult } from '../helpers/exec.js';
 import { openDiscovery } from '../../src/cluster/discovery/index.js';
@@ -50,22 +50,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
   }
-}
-
-/** The SystemStatus pairs of the manager's /info. */
-async function status(m: TestManager): Promise<Array<[string, string]>> {
-  const r = await m.api('GET', '/info');
-  return (r.json as { SystemStatus: Array<[string, string]> }).SystemStatus;
-}
-
-async function healthyNodes(m: TestManager): Promise<string[]> {
-  const s = await status(m);
-  const out: string[] = [];
-  for (let i = 0; i < s.length; i++) {
-    const [k] = s[i]!;
-    if (/^ \S/.test(k) && s.slice(i + 1, i + 4).some(([kk, v]) => kk === '  └ Status' && v === 'Healthy')) out.push(k.trim());
-  }
-  return out.sort();
 }
 
 before(async () => {

@@ -8,11 +8,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { createMachines, type MachineNode, type MachineSet } from '../helpers/machines.js';
-import { freeUnderlaySubnet } from '../helpers/overlay-lab.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+import { createClusterStoreMachines, type MachineNode, type MachineSet } from '../helpers/machines.js';
 import { expectOk, run, waitFor } from '../helpers/exec.js';
-import { ensureMachineBridge } from '../../src/sys/machine-host.js';
 
 /** waitFor that fails the test when the condition never holds. */
 async function until<T>(check: () => Promise<T>, options?: { timeoutMs?: number; intervalMs?: number }): Promise<NonNullable<T>> {
@@ -50,28 +48,8 @@ async function inspectIp(d: MachineNode, name: string, network: string): Promise
 }
 
 before(async () => {
-  const underlay = await freeUnderlaySubnet();
-  const bridge = `bovl${underlay.octet.toString(16).padStart(2, '0')}${(process.pid % 256).toString(16).padStart(2, '0')}`;
-  overlaySubnet = `10.214.${underlay.octet}.0/24`;
-  // The machines' bridge first (createMachines keeps an existing one), so etcd can listen on
-  // its address before the nodes' berthds start and dial it.
-  await ensureMachineBridge(bridge, `${underlay.hostIp}/24`);
-  try {
-    etcd = await startEtcd({ clientHost: underlay.hostIp });
-    cluster = await createMachines(3, {
-      bridge,
-      subnet: underlay.subnet,
-      namePrefix: `ovl${process.pid % 10000}`,
-      engineArgs: ['--cluster-store', etcd.url(`ovl-${process.pid}`), '--cluster-advertise', 'eth0:2376', '--dns', '127.0.0.1', '--debug'],
-    });
-  } catch (err) {
-    await etcd?.stop();
-    await run('ip', ['link', 'del', bridge]);
-    await run('iptables', ['-w', '-D', 'FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', `berth-machine:${bridge}`, '-j', 'ACCEPT']);
-    throw err;
-  }
+  ({ cluster, etcd, overlaySubnet } = await createClusterStoreMachines(3, 'ovl', { engineArgs: ['--debug'] }));
   nodes = cluster.nodes;
-  for (const node of nodes) await node.loadBusybox();
 });
 
 after(async () => {

@@ -12,12 +12,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
-import { createMachines, expectOk, type MachineNode, type MachineSet } from '../helpers/machines.js';
-import { freeUnderlaySubnet } from '../helpers/overlay-lab.js';
+import type { TestEtcd } from '../helpers/etcd.js';
+import { createClusterStoreMachines, expectOk, type MachineNode, type MachineSet } from '../helpers/machines.js';
 import { startManager, type TestManager } from '../helpers/manager.js';
-import { run, sleep } from '../helpers/exec.js';
-import { ensureMachineBridge } from '../../src/sys/machine-host.js';
+import { sleep } from '../helpers/exec.js';
 import { openDiscovery } from '../../src/cluster/discovery/index.js';
 import type { Discovery, Registration } from '../../src/cluster/types.js';
 import type { Task } from '../../src/cluster/services/types.js';
@@ -29,7 +27,6 @@ let manager: TestManager | undefined;
 let nodes: MachineNode[] = [];
 const registrations: Registration[] = [];
 let overlaySubnet = '';
-let bridge = '';
 let dir = '';
 const prefix = `svcovl-${process.pid}`;
 
@@ -44,27 +41,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 before(async () => {
-  const underlay = await freeUnderlaySubnet();
-  bridge = `bsvc${underlay.octet.toString(16).padStart(2, '0')}${(process.pid % 256).toString(16).padStart(2, '0')}`;
-  overlaySubnet = `10.214.${underlay.octet}.0/24`;
   dir = mkdtempSync(join(tmpdir(), 'berth-svc-overlay-'));
-  await ensureMachineBridge(bridge, `${underlay.hostIp}/24`);
-  try {
-    etcd = await startEtcd({ clientHost: underlay.hostIp });
-    cluster = await createMachines(3, {
-      bridge,
-      subnet: underlay.subnet,
-      namePrefix: `svo${process.pid % 10000}`,
-      engineArgs: ['--cluster-store', etcd.url(prefix), '--cluster-advertise', 'eth0:2376', '--dns', '127.0.0.1'],
-    });
-  } catch (err) {
-    await etcd?.stop();
-    await run('ip', ['link', 'del', bridge]);
-    await run('iptables', ['-w', '-D', 'FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', `berth-machine:${bridge}`, '-j', 'ACCEPT']);
-    throw err;
-  }
+  ({ cluster, etcd, overlaySubnet } = await createClusterStoreMachines(3, 'svc', { storePrefix: prefix }));
   nodes = cluster.nodes;
-  for (const node of nodes) await node.loadBusybox();
   discovery = openDiscovery(etcd.url(prefix));
   for (const node of nodes) registrations.push(await discovery.register({ addr: `${node.ip}:2376`, name: node.name, healthy: true }, 4));
   manager = await startManager(dir, 'ovsvc', ['--storage-path', cluster.storePath, '--engine-refresh-interval', '1s', etcd.url(prefix)]);

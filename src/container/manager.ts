@@ -265,52 +265,10 @@ export class ContainerManager {
     let inHooks = false;
     try {
       // A previous run may have left runc state behind (a crash between exit and cleanup).
-      await runtime.delete(record.id, true).catch(() => undefined);
-      const layer = await layers.mount(record.id, images.layerPaths(record.image));
-      const user = await this.deps.resolveUser(layer.mergedDir, record.config.User ?? '');
-      const cwd = record.config.WorkingDir || '/';
-      await this.ensureWorkingDir(layer.mergedDir, cwd, user);
-      await this.writeEtcFiles(record);
-      const contributed: HookContribution = { mounts: [], env: [] };
-      inHooks = true;
-      for (const hook of this.hooks) {
-        const part = await hook.prepare?.(record, layer.mergedDir);
-        if (!part) continue;
-        contributed.mounts!.push(...(part.mounts ?? []));
-        contributed.env!.push(...(part.env ?? []));
-        if (part.network) contributed.network = part.network;
-      }
-      inHooks = false;
-      const init = await this.initFor(record);
-      const spec = this.deps.buildSpec({
-        rootfs: layer.mergedDir,
-        readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
-        args: init ? [DOCKER_INIT, '--', record.path, ...record.args] : [record.path, ...record.args],
-        env: withHome([...(record.config.Env ?? []), ...contributed.env!], user),
-        cwd,
-        user,
-        hostname: record.config.Hostname ?? record.id.slice(0, 12),
-        domainname: record.config.Domainname || undefined,
-        tty: record.config.Tty === true,
-        mounts: [
-          { destination: '/etc/resolv.conf', type: 'bind', source: record.resolvConfPath, options: ['rbind', 'rprivate'] },
-          { destination: '/etc/hostname', type: 'bind', source: record.hostnamePath, options: ['rbind', 'rprivate'] },
-          { destination: '/etc/hosts', type: 'bind', source: record.hostsPath, options: ['rbind', 'rprivate'] },
-          ...contributed.mounts!,
-          ...(init ? [{ destination: DOCKER_INIT, type: 'bind', source: init, options: ['rbind', 'ro', 'rprivate'] }] : []),
-        ],
-        network: contributed.network ?? (record.hostConfig.NetworkMode === 'host' ? 'host' : 'new'),
-        capAdd: record.hostConfig.CapAdd ?? undefined,
-        capDrop: record.hostConfig.CapDrop ?? undefined,
-        privileged: record.hostConfig.Privileged === true,
-        cgroupsPath: `/berth/${record.id}`,
-        shmSize: record.hostConfig.ShmSize,
-        ...runtimeLimits(record.hostConfig),
-      });
+      if (runtime.hasState?.(record.id) ?? true) await runtime.delete(record.id, true).catch(() => undefined);
       const launch = {
         id: record.id,
         bundleDir,
-        spec,
         logPath: record.logPath,
         noLog: logDriverOf(record.hostConfig) === 'none',
         tty: record.config.Tty === true,
@@ -319,15 +277,58 @@ export class ContainerManager {
         // StdinOnce without a TTY; a TTY's stdin stays open for the next attach.
         stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
       };
+      const prepare = async (): Promise<object> => {
+        const [layer] = await Promise.all([layers.mount(record.id, images.layerPaths(record.image)), this.writeEtcFiles(record)]);
+        const user = await this.deps.resolveUser(layer.mergedDir, record.config.User ?? '');
+        const cwd = record.config.WorkingDir || '/';
+        await this.ensureWorkingDir(layer.mergedDir, cwd, user);
+        const contributed: HookContribution = { mounts: [], env: [] };
+        inHooks = true;
+        for (const hook of this.hooks) {
+          const part = await hook.prepare?.(record, layer.mergedDir);
+          if (!part) continue;
+          contributed.mounts!.push(...(part.mounts ?? []));
+          contributed.env!.push(...(part.env ?? []));
+          if (part.network) contributed.network = part.network;
+        }
+        inHooks = false;
+        const init = await this.initFor(record);
+        return this.deps.buildSpec({
+          rootfs: layer.mergedDir,
+          readonlyRootfs: record.hostConfig.ReadonlyRootfs === true,
+          args: init ? [DOCKER_INIT, '--', record.path, ...record.args] : [record.path, ...record.args],
+          env: withHome([...(record.config.Env ?? []), ...contributed.env!], user),
+          cwd,
+          user,
+          hostname: record.config.Hostname ?? record.id.slice(0, 12),
+          domainname: record.config.Domainname || undefined,
+          tty: record.config.Tty === true,
+          mounts: [
+            { destination: '/etc/resolv.conf', type: 'bind', source: record.resolvConfPath, options: ['rbind', 'rprivate'] },
+            { destination: '/etc/hostname', type: 'bind', source: record.hostnamePath, options: ['rbind', 'rprivate'] },
+            { destination: '/etc/hosts', type: 'bind', source: record.hostsPath, options: ['rbind', 'rprivate'] },
+            ...contributed.mounts!,
+            ...(init ? [{ destination: DOCKER_INIT, type: 'bind', source: init, options: ['rbind', 'ro', 'rprivate'] }] : []),
+          ],
+          network: contributed.network ?? (record.hostConfig.NetworkMode === 'host' ? 'host' : 'new'),
+          capAdd: record.hostConfig.CapAdd ?? undefined,
+          capDrop: record.hostConfig.CapDrop ?? undefined,
+          privileged: record.hostConfig.Privileged === true,
+          cgroupsPath: `/berth/${record.id}`,
+          shmSize: record.hostConfig.ShmSize,
+          ...runtimeLimits(record.hostConfig),
+        });
+      };
       // Attached clients connect between the monitor being up and the process running.
       const beforeStart = async (): Promise<void> => {
         for (const hook of this.hooks) await hook.beforeStart?.(record);
       };
       let pid: number;
       if (runtime.run) {
-        ({ pid } = await runtime.run(launch, beforeStart));
+        // The monitor comes up while the container is prepared (see RuntimeDriver.run).
+        ({ pid } = await runtime.run(launch, { spec: prepare, beforeStart }));
       } else {
-        ({ pid } = await runtime.create(launch));
+        ({ pid } = await runtime.create({ ...launch, spec: await prepare() }));
         await beforeStart();
         await runtime.start(record.id);
       }
@@ -449,7 +450,10 @@ export class ContainerManager {
         this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
       ]);
       if (restart) record.state.status = 'restarting';
-      await this.deps.store.saveState(record);
+      // An --rm container's record is deleted next: writing its exit first would only delay the
+      // removal `wait?condition=removed` answers on. Should the daemon die in between, the
+      // record still says running and recovery applies this exit again (and removes it).
+      if (!deferRuntime) await this.deps.store.saveState(record);
       this.publish('die', record, { exitCode: String(record.state.exitCode) });
       for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
       this.exitWaiters.delete(id);
@@ -459,7 +463,11 @@ export class ContainerManager {
       }
     });
     if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
-      await this.remove(id, { force: true, removeVolumes: true }).catch((err) => this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`));
+      await this.remove(id, { force: true, removeVolumes: true }).catch(async (err) => {
+        this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`);
+        // The exit wasn't written (see above): the record that stays must say how it ended.
+        if (this.deps.store.tryGet(id)) await this.deps.store.saveState(record).catch(() => undefined);
+      });
     }
   }
 
@@ -622,8 +630,9 @@ export class ContainerManager {
       this.health.stop(record.id);
       // An exit's deferred runtime delete is already under way (see handleExit).
       if (!this.runtimeCleanups.has(record.id)) await this.deps.runtime.delete(record.id, true).catch(() => undefined);
-      await this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes });
-      await this.deps.layers.remove(record.id);
+      // Addresses and volumes are released while the layer goes; the record goes last, so a
+      // layer that can't be removed leaves the container listed (and removable again).
+      await Promise.all([this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes }), this.deps.layers.remove(record.id)]);
       await this.deps.store.delete(record.id);
       this.publish('destroy', record);
       for (const resolve of this.removeWaiters.get(record.id) ?? []) resolve(record.state.exitCode);

@@ -447,13 +447,16 @@ export class NetworkHook implements ContainerHook {
       }
     }
     // Unplugged and down, a host end carries no traffic at once; the pair goes with the
-    // namespace (unpinned below) in the kernel's own cleanup. Deleting it here would wait for
+    // namespace (unpinned alongside) in the kernel's own cleanup. Deleting it here would wait for
     // RCU grace periods on the path `run --rm` waits on. A leftover that still has the name when
     // the container starts again is deleted then (prepare).
-    for (const veth of state.hostVeths ?? []) await detachLink(veth).catch(() => undefined);
+    const sandboxKey = state.sandboxKey;
+    await Promise.all([
+      ...(state.hostVeths ?? []).map((veth) => detachLink(veth).catch(() => undefined)),
+      sandboxKey ? removeNetns(sandboxKey).catch((err) => this.net.debug(`netns ${sandboxKey}: ${errorMessage(err)}`)) : undefined,
+    ]);
     state.hostVeths = [];
     state.interfaces = {};
-    if (state.sandboxKey) await removeNetns(state.sandboxKey).catch((err) => this.net.debug(`netns ${state.sandboxKey}: ${errorMessage(err)}`));
     state.sandboxKey = '';
     for (const network of overlays) await this.net.releaseOverlayIfUnused(network);
   }

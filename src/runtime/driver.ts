@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { CreateOptions, ExitStatus, RuntimeDriver, RuntimeState } from './types.js';
+import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, RuntimeState } from './types.js';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { BerthError, invalidParameter, isErrno } from '../util/errors.js';
 import { Runc } from './runc.js';
-import { launchMonitor, readPid } from './conmon.js';
+import { launchMonitor, readPid, type MonitorReport } from './conmon.js';
 import { CONTAINER_ID_PATTERN, ExitWatcher, readExitStatus } from './exits.js';
 import { parseSignal } from './signals.js';
 import { RuntimeStartError } from './errors.js';
@@ -28,6 +29,10 @@ interface MonitorRecord {
 const BUNDLE_MONITOR_FILES = ['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'];
 
 const MONITOR_EXIT_WAIT_MS = 10_000;
+
+function isRunSteps(value: object): value is RunSteps {
+  return typeof (value as Partial<RunSteps>).spec === 'function' && typeof (value as Partial<RunSteps>).beforeStart === 'function';
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -69,6 +74,7 @@ export class RuncDriver implements RuntimeDriver {
   private readonly runc: Runc;
   private readonly exits: ExitWatcher;
   private readonly deleting = new Map<string, Promise<void>>();
+  private rootsReady: Promise<void> | undefined;
 
   constructor(options: RuncDriverOptions) {
     this.execRoot = options.execRoot;
@@ -77,7 +83,7 @@ export class RuncDriver implements RuntimeDriver {
     this.createTimeoutMs = options.createTimeoutMs ?? 60_000;
     this.runc = new Runc(this.runcPath, join(this.execRoot, 'runc'));
     this.exits = new ExitWatcher(this.exitDir);
-    if (basename(this.conmonPath) === 'berth-monitor') this.run = (options, beforeStart) => this.launch(options, beforeStart);
+    if (basename(this.conmonPath) === 'berth-monitor') this.run = (options, steps) => this.launch(options, steps);
   }
 
   get runcRoot(): string {
@@ -119,34 +125,82 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }> {
-    return this.launch(options, undefined);
+    const { spec, ...rest } = options;
+    return this.launch(rest, spec);
   }
 
   /**
    * Create and start in one `runc run --detach` under berth-monitor (one runtime process fewer
-   * than create + start); beforeStart runs once the attach socket listens, before anything of
-   * the container runs. Absent with conmon, which has no such mode: callers create, then start.
+   * than create + start). The monitor's start-up (a fork of this daemon, its exec, the attach
+   * socket) overlaps the container's preparation: only the runtime waits for the spec. Absent
+   * with conmon, which has no such mode: callers prepare, create, then start.
    */
-  readonly run?: (options: CreateOptions, beforeStart: () => Promise<void>) => Promise<{ pid: number; monitorPid: number }>;
+  readonly run?: (options: RunOptions, steps: RunSteps) => Promise<{ pid: number; monitorPid: number }>;
 
-  private async launch(options: CreateOptions, beforeStart: (() => Promise<void>) | undefined): Promise<{ pid: number; monitorPid: number }> {
+  private async launch(options: RunOptions, specOrSteps: object | RunSteps): Promise<{ pid: number; monitorPid: number }> {
     const { id, bundleDir } = options;
     this.checkId(id);
+    const steps = isRunSteps(specOrSteps) ? specOrSteps : undefined;
+    // Started before anything awaits, so the preparation runs while the monitor comes up.
+    const specReady = steps?.spec();
+    const prepared = specReady?.then(
+      (spec) => ({ ok: true as const, spec }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    const launched = this.startMonitor(options, steps ? { specReady: specReady!, beforeStart: steps.beforeStart } : { spec: specOrSteps });
+    // However the monitor fared, the preparation must be over before anything is undone or
+    // reported: its mounts and namespace are what the caller's failure path cleans up.
+    const [, failedPreparation] = await Promise.all([launched.catch(() => undefined), prepared]);
+    if (failedPreparation && !failedPreparation.ok) {
+      // Its own error (a port in use, a missing network) says more than the monitor's.
+      await this.abandon(id, bundleDir, await readPid(join(bundleDir, 'conmon.pid')));
+      throw failedPreparation.err;
+    }
+    const { report, monitorPid } = await launched.catch(async (err: unknown) => {
+      // beforeStart failed: the monitor was killed before the runtime ran.
+      await this.abandon(id, bundleDir, undefined);
+      throw err;
+    });
+    if (!report.ok) {
+      await this.abandon(id, bundleDir, monitorPid);
+      throw new RuntimeStartError(`OCI runtime create failed: ${report.message}`);
+    }
+    if (monitorPid === undefined) {
+      await this.abandon(id, bundleDir, monitorPid);
+      throw new RuntimeStartError('OCI runtime create failed: the container monitor did not write its pid file');
+    }
+    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord, 'none');
+    return { pid: report.pid, monitorPid };
+  }
+
+  /** The monitor's directories and files, then the monitor itself; config.json is written before the runtime runs. */
+  private async startMonitor(
+    options: RunOptions,
+    config: { spec: object } | { specReady: Promise<object>; beforeStart: () => Promise<void> },
+  ): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
+    const { id, bundleDir } = options;
     const persistDir = this.persistDir(id);
     const socketDir = join(this.execRoot, 'socket');
-    await Promise.all(
-      [this.runcRoot, this.exitDir, socketDir, dirname(this.recordPath(id)), bundleDir, dirname(options.logPath)].map((d) =>
-        mkdir(d, { recursive: true }),
-      ),
-    );
-    // A restarted container reuses its id and bundle: stale exit records would read as a new exit.
-    await this.removeMonitorFiles(id, bundleDir);
-    await mkdir(persistDir, { recursive: true });
+    const configPath = join(bundleDir, 'config.json');
+    // A restarted container reuses its id and bundle: stale exit records would read as a new
+    // exit, so they go (the persist dir with them) while the directories are made.
+    await Promise.all([
+      this.ensureRoots(),
+      mkdir(bundleDir, { recursive: true }),
+      mkdir(dirname(options.logPath), { recursive: true }),
+      this.removeMonitorFiles(id, bundleDir).then(() => mkdir(persistDir, { recursive: true })),
+    ]);
     // The bundle and the monitor record live under the exec root, which doesn't outlive a
     // reboot: no fsync (see Durability).
-    await atomicWriteJson(join(bundleDir, 'config.json'), options.spec, 'none');
-
-    const { report, monitorPid } = await launchMonitor(
+    if ('spec' in config) await atomicWriteJson(configPath, config.spec, 'none');
+    const beforeStart =
+      'specReady' in config
+        ? async (): Promise<void> => {
+            await atomicWriteJson(configPath, await config.specReady, 'none');
+            await config.beforeStart();
+          }
+        : undefined;
+    return launchMonitor(
       {
         conmonPath: this.conmonPath,
         runcPath: this.runcPath,
@@ -166,21 +220,7 @@ export class RuncDriver implements RuntimeDriver {
         ...(beforeStart ? { beforeStart } : {}),
       },
       this.createTimeoutMs,
-    ).catch(async (err: unknown) => {
-      // beforeStart failed: the monitor was killed before the runtime ran.
-      await this.abandon(id, bundleDir, undefined);
-      throw err;
-    });
-    if (!report.ok) {
-      await this.abandon(id, bundleDir, monitorPid);
-      throw new RuntimeStartError(`OCI runtime create failed: ${report.message}`);
-    }
-    if (monitorPid === undefined) {
-      await this.abandon(id, bundleDir, monitorPid);
-      throw new RuntimeStartError('OCI runtime create failed: the container monitor did not write its pid file');
-    }
-    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord, 'none');
-    return { pid: report.pid, monitorPid };
+    );
   }
 
   /** Undo a half-made container so the id can be used again. */
@@ -238,6 +278,11 @@ export class RuncDriver implements RuntimeDriver {
     return deleting;
   }
 
+  hasState(id: string): boolean {
+    this.checkId(id);
+    return this.runc.knows(id) || existsSync(this.recordPath(id));
+  }
+
   /** Ids runc keeps state for (one directory each under its root). */
   async ids(): Promise<string[]> {
     const entries = await readdir(this.runcRoot).catch(() => [] as string[]);
@@ -276,14 +321,31 @@ export class RuncDriver implements RuntimeDriver {
     this.exits.forget(id);
     const paths = [join(this.exitDir, id), join(this.execRoot, 'socket', id)];
     if (bundleDir) paths.push(...BUNDLE_MONITOR_FILES.map((f) => join(bundleDir, f)));
-    await Promise.all(
-      paths.map((p) =>
+    await Promise.all([
+      ...paths.map((p) =>
         unlink(p).catch((err: unknown) => {
           if (!isErrno(err, 'ENOENT')) throw err;
         }),
       ),
+      rm(this.persistDir(id), { recursive: true, force: true }),
+    ]);
+  }
+
+  /**
+   * The exec root's shared directories, made once per daemon rather than on every start (the
+   * exec root belongs to this daemon; nothing else removes them while it runs).
+   */
+  private ensureRoots(): Promise<void> {
+    this.rootsReady ??= Promise.all(
+      [this.runcRoot, this.exitDir, join(this.execRoot, 'socket'), join(this.execRoot, 'persist'), dirname(this.recordPath('x'))].map((d) => mkdir(d, { recursive: true })),
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        this.rootsReady = undefined;
+        throw err;
+      },
     );
-    await rm(this.persistDir(id), { recursive: true, force: true });
+    return this.rootsReady;
   }
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {

@@ -89,22 +89,38 @@ export interface CreateOptions {
   stdinOnce?: boolean;
 }
 
+/** What run() needs before the spec exists: everything the monitor is started with. */
+export type RunOptions = Omit<CreateOptions, 'spec'>;
+
+export interface RunSteps {
+  /** Prepares the container and resolves with its OCI spec (a rejection aborts the run). */
+  spec: () => Promise<object>;
+  beforeStart: () => Promise<void>;
+}
+
 export interface RuntimeDriver {
   /** Writes config.json, starts the monitor which runs `runc create`; resolves once the container is created. */
   create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }>;
   /** `runc start`: the user process runs from here. */
   start(id: string): Promise<void>;
   /**
-   * Create and start at once, where the monitor can (berth-monitor: one `runc run --detach`):
-   * beforeStart runs when clients can attach and nothing of the container has run yet.
+   * Create and start at once, where the monitor can (berth-monitor: one `runc run --detach`).
+   * The monitor starts at once while `steps.spec` prepares the container (mounts, network) and
+   * builds the spec, so the two overlap; beforeStart runs once the spec is written and clients
+   * can attach, before anything of the container has run.
    */
-  run?(options: CreateOptions, beforeStart: () => Promise<void>): Promise<{ pid: number; monitorPid: number }>;
+  run?(options: RunOptions, steps: RunSteps): Promise<{ pid: number; monitorPid: number }>;
   /** Signal by name ("SIGTERM", "TERM", "KILL") or number. */
   kill(id: string, signal: string | number): Promise<void>;
   /** undefined when runc no longer knows the container. */
   state(id: string): Promise<RuntimeState | undefined>;
   /** `runc delete` (--force if asked) and removal of the monitor's files. */
   delete(id: string, force: boolean): Promise<void>;
+  /**
+   * Whether delete() has anything to do: runc state or a monitor record. A start skips the
+   * delete otherwise (its launch clears a previous run's monitor files itself).
+   */
+  hasState?(id: string): boolean;
   /** Ids the runtime still keeps state for (crash leftovers included). */
   ids?(): Promise<string[]>;
   /** The exit recorded by the monitor, undefined while the container has not exited. */

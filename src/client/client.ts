@@ -1,7 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { parseHost, type DaemonAddress } from './host.js';
-import { readAll, readJson, send, type RequestOptions } from './transport.js';
+import { readAll, readJson, send, type HttpResponse, type RequestOptions } from './transport.js';
 import { hijack, type HijackedStream } from './hijack.js';
 import type {
   ContainerCreateBody,
@@ -89,7 +88,7 @@ export class EngineClient {
     return this.addr;
   }
 
-  raw(opts: RequestOptions): Promise<IncomingMessage> {
+  raw(opts: RequestOptions): Promise<HttpResponse> {
     return send(this.addr, opts);
   }
 
@@ -176,7 +175,7 @@ export class EngineClient {
   }
 
   /** The raw stats response: one JSON document, or one per line while `stream`. */
-  containerStats(id: string, opts: { stream: boolean; oneShot?: boolean }): Promise<IncomingMessage> {
+  containerStats(id: string, opts: { stream: boolean; oneShot?: boolean }): Promise<HttpResponse> {
     return send(this.addr, { method: 'GET', path: `/containers/${enc(id)}/stats`, query: { stream: opts.stream ? '1' : '0', 'one-shot': opts.oneShot } });
   }
 
@@ -190,7 +189,7 @@ export class EngineClient {
   }
 
   /** The raw log stream; multiplexed (see stdcopy) unless the container has a TTY. */
-  containerLogs(id: string, opts: LogsOptions): Promise<IncomingMessage> {
+  containerLogs(id: string, opts: LogsOptions): Promise<HttpResponse> {
     return send(this.addr, {
       method: 'GET',
       path: `/containers/${enc(id)}/logs`,
@@ -280,7 +279,7 @@ export class EngineClient {
   }
 
   /** Streams a tarball as the body; the answer is a JSON progress stream (see jsonLines). */
-  imageImport(source: Readable, opts: ImportOptions): Promise<IncomingMessage> {
+  imageImport(source: Readable, opts: ImportOptions): Promise<HttpResponse> {
     // `changes` repeats as a query key, which encodeQuery's record cannot express.
     const changes = (opts.changes ?? []).map((c) => `&changes=${enc(c)}`).join('');
     const q = new URLSearchParams({ fromSrc: '-' });
@@ -296,11 +295,11 @@ export class EngineClient {
   }
 
   /** Pull; a JSON progress stream. */
-  imagePull(image: string, tag: string | undefined): Promise<IncomingMessage> {
+  imagePull(image: string, tag: string | undefined): Promise<HttpResponse> {
     return send(this.addr, { method: 'POST', path: '/images/create', query: { fromImage: image, tag } });
   }
 
-  events(opts: { since?: string; until?: string; filters?: Filters } = {}): Promise<IncomingMessage> {
+  events(opts: { since?: string; until?: string; filters?: Filters } = {}): Promise<HttpResponse> {
     return send(this.addr, { method: 'GET', path: '/events', query: { since: opts.since, until: opts.until, filters: filterParam(opts.filters) } });
   }
 }

@@ -4,9 +4,9 @@
  * ordinary HTTP answers and become ClientErrors.
  */
 import type { Socket } from 'node:net';
-import { ClientError, DaemonUnreachableError } from './errors.js';
-import { connectTarget, type DaemonAddress } from './host.js';
-import { API_VERSION, encodeQuery, readAll, requestFor, type RequestOptions } from './transport.js';
+import type { DaemonAddress } from './host.js';
+import { request, type HttpResponse } from './http1.js';
+import { apiPath, errorOf, readAll, type RequestOptions } from './transport.js';
 
 export interface HijackedStream {
   socket: Socket;
@@ -14,42 +14,23 @@ export interface HijackedStream {
   contentType: string;
 }
 
-export function hijack(addr: DaemonAddress, opts: RequestOptions): Promise<HijackedStream> {
-  const path = `/v${API_VERSION}${opts.path}${encodeQuery(opts.query)}`;
+/**
+ * Sends the upgrade request. Resolves with the 101 answer, whose `socket` is then the raw
+ * stream (bytes that came with the answer put back in front), or with a 2xx answer that did
+ * not upgrade, whose body is the output; non-2xx answers become ClientErrors.
+ */
+export async function upgradeRequest(addr: DaemonAddress, opts: RequestOptions): Promise<HttpResponse> {
   const body = typeof opts.body === 'string' || Buffer.isBuffer(opts.body) ? opts.body : undefined;
-  const headers: Record<string, string | number> = { Connection: 'Upgrade', Upgrade: 'tcp' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = Buffer.byteLength(body);
-  }
-  return new Promise((resolve, reject) => {
-    const req = requestFor(addr)({ ...connectTarget(addr), method: opts.method, path, headers });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? new DaemonUnreachableError(addr.url, { cause: err }) : err);
-    });
-    req.on('upgrade', (res, socket, head) => {
-      if (head.length) socket.unshift(head);
-      resolve({ socket, contentType: String(res.headers['content-type'] ?? '') });
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      const socket = res.socket;
-      void readAll(res).then((buf) => {
-        if (status >= 200 && status < 300) {
-          // A daemon that answered without upgrading: nothing more will come (exec -d).
-          resolve({ socket, contentType: String(res.headers['content-type'] ?? '') });
-          return;
-        }
-        let message = buf.toString('utf8').trim();
-        try {
-          const parsed = JSON.parse(message) as { message?: unknown };
-          if (typeof parsed.message === 'string') message = parsed.message;
-        } catch {
-          // plain text answer
-        }
-        reject(new ClientError(status, message || `HTTP ${status}`));
-      }, reject);
-    });
-    req.end(body);
-  });
+  const headers = { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...opts.headers, Connection: 'Upgrade', Upgrade: 'tcp' };
+  const res = await request(addr, { method: opts.method, path: apiPath(opts), headers, body });
+  if (res.statusCode === 101 || (res.statusCode >= 200 && res.statusCode < 300)) return res;
+  throw await errorOf(res);
+}
+
+export async function hijack(addr: DaemonAddress, opts: RequestOptions): Promise<HijackedStream> {
+  const res = await upgradeRequest(addr, opts);
+  const contentType = res.headers['content-type'] ?? '';
+  // A daemon that answered without upgrading: nothing more will come (exec -d).
+  if (res.statusCode !== 101) await readAll(res);
+  return { socket: res.socket, contentType };
 }

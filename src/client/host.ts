@@ -16,16 +16,6 @@ export type DaemonAddress =
   | { kind: 'unix'; url: string; socketPath: string }
   | { kind: 'tcp'; url: string; host: string; port: number; tls?: ClientTls };
 
-/** Where node's http/https request() should connect, with the TLS options when the address has them. */
-export function connectTarget(addr: DaemonAddress): { socketPath: string; servername: string } | { host: string; port: number; ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } {
-  // An empty servername: node's agent would otherwise derive one from the Host header for every
-  // request, and its first isIP() check compiles the IPv6 pattern, ~5 ms of every CLI run.
-  if (addr.kind === 'unix') return { socketPath: addr.socketPath, servername: '' };
-  if (!addr.tls) return { host: addr.host, port: addr.port };
-  const { ca, cert, key, verify } = addr.tls;
-  return { host: addr.host, port: addr.port, ca, cert, key, rejectUnauthorized: verify };
-}
-
 export function chooseHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag || env.BERTH_HOST || env.DOCKER_HOST || DEFAULT_HOST;
 }

@@ -1,8 +1,9 @@
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import { ClientError, DaemonUnreachableError } from './errors.js';
-import { connectTarget, type DaemonAddress } from './host.js';
+import { ClientError } from './errors.js';
+import type { DaemonAddress } from './host.js';
+import { request, type HttpResponse, type OutgoingHeaders } from './http1.js';
+
+export type { HttpResponse } from './http1.js';
 
 export const API_VERSION = '1.41';
 
@@ -13,7 +14,7 @@ export interface RequestOptions {
   path: string;
   query?: Record<string, QueryValue>;
   body?: Buffer | string | Readable;
-  headers?: OutgoingHttpHeaders;
+  headers?: OutgoingHeaders;
 }
 
 /** Booleans go as "1" and false/undefined are omitted, as the docker client does. */
@@ -27,45 +28,24 @@ export function encodeQuery(query: Record<string, QueryValue> | undefined): stri
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-/** https for a TLS address, http otherwise (unix sockets and plain TCP). */
-export function requestFor(addr: DaemonAddress): typeof httpRequest {
-  return addr.kind === 'tcp' && addr.tls ? (httpsRequest as typeof httpRequest) : httpRequest;
+/** The versioned request target, as the docker client sends it. */
+export function apiPath(opts: RequestOptions): string {
+  return `/v${API_VERSION}${opts.path}${encodeQuery(opts.query)}`;
 }
-
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'EHOSTUNREACH', 'ECONNRESET']);
 
 /**
  * Sends one request and resolves with the response once its status is known. Non-2xx answers
  * are read in full and turned into a ClientError with the daemon's message.
  */
-export function send(addr: DaemonAddress, opts: RequestOptions): Promise<IncomingMessage> {
-  const path = `/v${API_VERSION}${opts.path}${encodeQuery(opts.query)}`;
-  const headers: OutgoingHttpHeaders = { ...opts.headers };
-  const body = opts.body;
-  if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = Buffer.byteLength(body);
-  return new Promise((resolve, reject) => {
-    const req = requestFor(addr)({ ...connectTarget(addr), method: opts.method, path, headers });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code && UNREACHABLE.has(err.code) && !req.reusedSocket ? new DaemonUnreachableError(addr.url, { cause: err }) : err);
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) {
-        resolve(res);
-        return;
-      }
-      readAll(res).then(
-        (buf) => reject(new ClientError(status, errorText(status, buf))),
-        reject,
-      );
-    });
-    if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
-      req.end(body);
-    } else {
-      body.on('error', (err) => req.destroy(err));
-      body.pipe(req);
-    }
-  });
+export async function send(addr: DaemonAddress, opts: RequestOptions): Promise<HttpResponse> {
+  const res = await request(addr, { method: opts.method, path: apiPath(opts), headers: opts.headers, body: opts.body });
+  if (res.statusCode >= 200 && res.statusCode < 300) return res;
+  throw await errorOf(res);
+}
+
+/** A non-2xx answer as a ClientError carrying the daemon's {"message"} (or its plain text). */
+export async function errorOf(res: HttpResponse): Promise<ClientError> {
+  return new ClientError(res.statusCode, errorText(res.statusCode, await readAll(res)));
 }
 
 function errorText(status: number, buf: Buffer): string {
@@ -86,7 +66,7 @@ export async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /** Parses a JSON body; empty bodies (204) give undefined. */
-export async function readJson<T>(res: IncomingMessage): Promise<T> {
+export async function readJson<T>(res: Readable): Promise<T> {
   const buf = await readAll(res);
   const text = buf.toString('utf8').trim();
   return (text ? JSON.parse(text) : undefined) as T;

@@ -3,10 +3,9 @@
  * exec, pause, top, build, push), spoken over the same client connection. Everything goes
  * through HTTP: compose never reaches into the daemon.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { EngineClient } from '../client/client.js';
-import { readAll, readJson, type RequestOptions } from '../client/transport.js';
+import { readAll, readJson, type HttpResponse, type RequestOptions } from '../client/transport.js';
 import type { Filters, Labels } from '../client/types.js';
 
 const enc = encodeURIComponent;
@@ -136,11 +135,11 @@ export class ComposeEngine {
   }
 
   /** POST /build with a context tar; resolves with the JSON progress stream. */
-  build(context: Readable, query: Record<string, string | undefined>): Promise<IncomingMessage> {
+  build(context: Readable, query: Record<string, string | undefined>): Promise<HttpResponse> {
     return this.client.raw({ method: 'POST', path: '/build', query, body: context, headers: { 'Content-Type': 'application/x-tar', 'Transfer-Encoding': 'chunked' } });
   }
 
-  imagePush(name: string, tag: string | undefined): Promise<IncomingMessage> {
+  imagePush(name: string, tag: string | undefined): Promise<HttpResponse> {
     // An empty registry auth is what docker sends when no credentials are stored.
     return this.client.raw({ method: 'POST', path: `/images/${enc(name)}/push`, query: { tag }, headers: { 'X-Registry-Auth': Buffer.from('{}').toString('base64') } });
   }

@@ -1,8 +1,7 @@
-import type { IncomingMessage } from 'node:http';
 import type { CommandSpec, CliContext } from '../command.js';
 import { ClientError } from '../../client/errors.js';
 import { jsonLines } from '../../client/jsonlines.js';
-import { readJson } from '../../client/transport.js';
+import { readJson, type HttpResponse } from '../../client/transport.js';
 import { renderList } from '../render/formatter.js';
 import { STATS_HEADERS, STATS_TABLE, StatsContext, computeFigures, type StatsFigures, type StatsJson } from '../render/stats.js';
 import { FORMAT_TABLE_HELP, errorText } from './common.js';
@@ -68,7 +67,7 @@ export const command: CommandSpec = {
       return 0;
     }
 
-    const streams: IncomingMessage[] = [];
+    const streams: HttpResponse[] = [];
     const readers = targets.map(async (t) => {
       const res = await client.containerStats(t.container, { stream: true });
       streams.push(res);

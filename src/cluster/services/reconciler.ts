@@ -4,7 +4,6 @@
  * plan(), write the decisions in one transaction per service, and only then touch containers.
  * A store that cannot be read or written pauses everything: nothing is stopped on a guess.
  */
-import type { IncomingMessage } from 'node:http';
 import { ClientError } from '../../client/errors.js';
 import { jsonLines } from '../../client/jsonlines.js';
 import type { ContainerSummary } from '../../client/types.js';
@@ -321,7 +320,7 @@ export function startReconciler(ctx: ServicesContext): Reconciler {
     const at = image.lastIndexOf(':');
     const slash = image.lastIndexOf('/');
     const [repo, tag] = at > slash ? [image.slice(0, at), image.slice(at + 1)] : [image, 'latest'];
-    const res: IncomingMessage = await ctx.engine(node).imagePull(repo, tag);
+    const res = await ctx.engine(node).imagePull(repo, tag);
     for await (const msg of jsonLines<{ error?: string }>(res)) if (msg.error) throw new Error(msg.error);
   }
 

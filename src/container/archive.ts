@@ -18,6 +18,8 @@ interface RootfsUse {
   wasMounted: boolean;
   /** Mount and unmount steps for this container, one at a time. */
   steps: Promise<unknown>;
+  /** Writers (archive extraction), one at a time: see withRootfs's `exclusive`. */
+  writes: Promise<unknown>;
 }
 
 /**
@@ -32,13 +34,17 @@ function step<T>(use: RootfsUse, work: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/** Runs `work` with the container's merged rootfs mounted; unmounts it after if it mounted it. */
-export async function withRootfs<T>(deps: RootfsDeps, record: ContainerRecord, work: (rootfs: string) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with the container's merged rootfs mounted; unmounts it after if it mounted it.
+ * `exclusive` work (extracting an archive) runs one at a time per container, as under dockerd's
+ * container lock: two extractions of one file would otherwise clear each other's file midway.
+ */
+export async function withRootfs<T>(deps: RootfsDeps, record: ContainerRecord, work: (rootfs: string) => Promise<T>, options: { exclusive?: boolean } = {}): Promise<T> {
   const layers = deps.containerLayers;
   let use = uses.get(record.id);
   const first = !use;
   if (!use) {
-    use = { users: 0, wasMounted: false, steps: Promise.resolve() };
+    use = { users: 0, wasMounted: false, steps: Promise.resolve(), writes: Promise.resolve() };
     uses.set(record.id, use);
   }
   const current = use;
@@ -50,7 +56,10 @@ export async function withRootfs<T>(deps: RootfsDeps, record: ContainerRecord, w
       });
     }
     const layer = await step(current, () => layers.mount(record.id, deps.layerPaths(record.image)));
-    return await work(layer.mergedDir);
+    if (!options.exclusive) return await work(layer.mergedDir);
+    const write = current.writes.then(() => work(layer.mergedDir));
+    current.writes = write.catch(() => undefined);
+    return await write;
   } finally {
     current.users--;
     // A container that started meanwhile owns the mount now; a user that came meanwhile keeps it.

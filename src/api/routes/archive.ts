@@ -128,7 +128,7 @@ export function archiveRoutes(router: Router, daemon: Daemon): void {
         plainArchive: true,
         ...(queryBool(query, 'noOverwriteDirNonDir') ? { noOverwriteDirNonDir: { shownAs: resolved.containerPath } } : {}),
       });
-    });
+    }, { exclusive: true });
     res.writeHead(200);
     res.end();
   });

@@ -41,8 +41,17 @@ export interface ContainerHook {
    * the raw create request, for fields only one subsystem reads (NetworkingConfig, MacAddress).
    */
   create?(record: ContainerRecord, body: Record<string, unknown>): Promise<void>;
-  /** Before the runtime creates the container, with its rootfs mounted. */
-  prepare?(record: ContainerRecord, rootfs: string): Promise<HookContribution>;
+  /**
+   * This hook writes the container's /etc/hosts and /etc/resolv.conf in prepare (networking,
+   * for every network mode): the lifecycle then writes only /etc/hostname, and the hook need
+   * not wait for it.
+   */
+  readonly ownsEtcFiles?: boolean;
+  /**
+   * Before the runtime creates the container. The rootfs is mounted meanwhile: a hook that
+   * reads it (volumes copying image content) awaits `rootfs`, the others don't wait for it.
+   */
+  prepare?(record: ContainerRecord, rootfs: Promise<string>): Promise<HookContribution>;
   /**
    * After the runtime created the container (its monitor and attach socket exist) and before
    * the process runs: attach sessions waiting for the start connect here and miss no output.
@@ -278,20 +287,35 @@ export class ContainerManager {
         stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
       };
       const prepare = async (): Promise<object> => {
-        const [layer] = await Promise.all([layers.mount(record.id, images.layerPaths(record.image)), this.writeEtcFiles(record)]);
-        const user = await this.deps.resolveUser(layer.mergedDir, record.config.User ?? '');
-        const cwd = record.config.WorkingDir || '/';
-        await this.ensureWorkingDir(layer.mergedDir, cwd, user);
-        const contributed: HookContribution = { mounts: [], env: [] };
-        inHooks = true;
-        for (const hook of this.hooks) {
-          const part = await hook.prepare?.(record, layer.mergedDir);
-          if (!part) continue;
-          contributed.mounts!.push(...(part.mounts ?? []));
-          contributed.env!.push(...(part.env ?? []));
-          if (part.network) contributed.network = part.network;
+        // The mount, the /etc files and the hooks run together; only the user, the working dir
+        // and hooks that copy image content (volumes) wait for the rootfs. The hooks follow the
+        // generic /etc files, which networking rewrites for its mode.
+        const mounted = layers.mount(record.id, images.layerPaths(record.image), { ephemeral: record.hostConfig.AutoRemove === true });
+        const rootfs = mounted.then((layer) => layer.mergedDir);
+        const etcOwned = this.hooks.some((hook) => hook.ownsEtcFiles);
+        const etcWritten = this.writeEtcFiles(record, etcOwned);
+        // Without an owner, the hooks follow the generic files (none of them rewrites them then).
+        const hooked = (etcOwned ? Promise.resolve() : etcWritten).then(() => this.prepareHooks(record, rootfs));
+        const userReady = rootfs.then(async (dir) => {
+          const user = await this.deps.resolveUser(dir, record.config.User ?? '');
+          await this.ensureWorkingDir(dir, record.config.WorkingDir || '/', user);
+          return user;
+        });
+        // Everything settles before a failure is reported: the clean-up must not race a hook
+        // still making a namespace.
+        const [layerResult, hookResult, userResult, etcResult] = await Promise.allSettled([mounted, hooked, userReady, etcWritten]);
+        // The mount's failure first: hooks that wait for the rootfs fail with it.
+        if (layerResult.status === 'rejected') throw layerResult.reason;
+        if (etcResult.status === 'rejected') throw etcResult.reason;
+        if (hookResult.status === 'rejected') {
+          inHooks = true;
+          throw hookResult.reason;
         }
-        inHooks = false;
+        if (userResult.status === 'rejected') throw userResult.reason;
+        const layer = layerResult.value;
+        const contributed = hookResult.value;
+        const user = userResult.value;
+        const cwd = record.config.WorkingDir || '/';
         const init = await this.initFor(record);
         return this.deps.buildSpec({
           rootfs: layer.mergedDir,
@@ -363,6 +387,19 @@ export class ContainerManager {
     return (await runtime.exitStatus(record.id)) !== undefined;
   }
 
+  /** Each hook's part of the container (mounts, env, network); their errors are dockerd's own. */
+  private async prepareHooks(record: ContainerRecord, rootfs: Promise<string>): Promise<HookContribution> {
+    const contributed: HookContribution = { mounts: [], env: [] };
+    for (const hook of this.hooks) {
+      const part = await hook.prepare?.(record, rootfs);
+      if (!part) continue;
+      contributed.mounts!.push(...(part.mounts ?? []));
+      contributed.env!.push(...(part.env ?? []));
+      if (part.network) contributed.network = part.network;
+    }
+    return contributed;
+  }
+
   /**
    * The init binary when this container runs one (HostConfig.Init, else the daemon's "init"),
    * as dockerd: bind-mounted read-only at /sbin/docker-init and run as PID 1 with the command
@@ -389,9 +426,12 @@ export class ContainerManager {
     }
   }
 
-  private async writeEtcFiles(record: ContainerRecord): Promise<void> {
+  /** /etc/hostname, and unless a hook owns them (ownsEtcFiles) a plain /etc/hosts and /etc/resolv.conf. */
+  private async writeEtcFiles(record: ContainerRecord, hostnameOnly: boolean): Promise<void> {
     const hostname = record.config.Hostname ?? record.id.slice(0, 12);
-    await writeFile(record.hostnamePath, `${hostname}\n`);
+    const written = writeFile(record.hostnamePath, `${hostname}\n`);
+    if (hostnameOnly) return written;
+    await written;
     await writeFile(
       record.hostsPath,
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`,

@@ -52,6 +52,9 @@ function withShortId(aliases: string[], id: string): string[] {
 }
 
 export class NetworkHook implements ContainerHook {
+  /** prepare writes /etc/hosts and /etc/resolv.conf for every network mode. */
+  readonly ownsEtcFiles = true;
+
   constructor(private readonly net: NetworkService) {}
 
   private get store(): NetworkService['store'] {
@@ -131,7 +134,10 @@ export class NetworkHook implements ContainerHook {
 
   private async releaseAddress(network: NetworkRecord, owner: string): Promise<void> {
     if (network.driver === 'overlay') await this.net.overlay?.releaseAddresses(network, owner);
-    else if (release(network, owner)) await this.store.save(network);
+    // A release lost to a power cut is harmless: start-up drops addresses whose container is
+    // gone. So the file is never torn, but its rename isn't waited for (one fsync fewer on the
+    // path every `run --rm` waits on).
+    else if (release(network, owner)) await this.store.save(network, 'contents');
   }
 
   /** host/none containers show their predefined network in inspect, without an address. */
@@ -199,7 +205,7 @@ export class NetworkHook implements ContainerHook {
       return { network: { path: target.network?.sandboxKey || `/proc/${target.state.pid}/ns/net` } };
     }
     if (mode.kind === 'none') {
-      await writeFile(record.hostsPath, hostsFile({ extra: [], selfIp: '', hostname: hostnameOf(record), domainname: '' }));
+      await this.writeEtcFiles(record);
       return { network: 'new' };
     }
     const endpoints = Object.values(state.endpoints);
@@ -211,15 +217,18 @@ export class NetworkHook implements ContainerHook {
     const netns = join(this.net.netnsDir, record.id);
     const env: string[] = [];
     try {
-      await createNetns(netns);
       state.sandboxKey = netns;
       state.hostVeths = [];
       state.interfaces = {};
+      // The namespace, the bridges and the /etc files don't depend on each other: made together,
+      // and all settled before a failure is cleaned up.
+      const settled = await Promise.allSettled([createNetns(netns), ...networks.map((network) => this.net.ensureBridge(network)), this.writeEtcFiles(record)]);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       let routed = false;
       for (let i = 0; i < endpoints.length; i++) {
         const endpoint = endpoints[i]!;
         const network = networks[i]!;
-        await this.net.ensureBridge(network);
         const hostName = vethName(record.id, network.id);
         // Overlay networks carry traffic between their containers only: no default route there.
         const gateway = !routed && !network.internal && network.driver !== 'overlay' ? endpoint.Gateway : undefined;
@@ -234,7 +243,6 @@ export class NetworkHook implements ContainerHook {
       await this.setupDns(record, netns, true);
       await this.publishPorts(record, endpoints, networks);
       env.push(...this.linkEnvironment(record));
-      await this.writeEtcFiles(record);
     } catch (err) {
       await this.stopped(record);
       if (isBerthError(err)) throw err;
@@ -416,7 +424,11 @@ export class NetworkHook implements ContainerHook {
       record.hostsPath,
       hostsFile({ extra, selfIp: endpoints[0]?.IPAddress ?? '', hostname: hostnameOf(record), domainname: (record.config.Domainname as string | undefined) ?? '' }),
     );
-    const embedded = endpoints.some((e) => !this.store.tryGet(e.NetworkID)?.isDefaultBridge);
+    // The embedded resolver serves user-defined networks (not the default bridge, nor none).
+    const embedded = endpoints.some((e) => {
+      const network = this.store.tryGet(e.NetworkID);
+      return network !== undefined && !network.isDefaultBridge && (network.driver === 'bridge' || network.driver === 'overlay');
+    });
     await writeFile(
       record.resolvConfPath,
       resolvConfFile({

@@ -1,7 +1,7 @@
 /** Networks on disk: one JSON file per network under <data-root>/network, written atomically. */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
+import { atomicWriteJson, readJsonIfExists, type Durability } from '../util/atomic.js';
 import { notFound } from '../util/errors.js';
 import type { NetworkRecord } from './types.js';
 import { compareText } from '../util/compare.js';
@@ -50,12 +50,12 @@ export class NetworkStore {
     return record;
   }
 
-  async save(record: NetworkRecord): Promise<void> {
+  async save(record: NetworkRecord, durability: Durability = 'full'): Promise<void> {
     if (record.driver === 'overlay') {
       this.global.set(record.id, record);
       return;
     }
-    await atomicWriteJson(join(this.root, `${record.id}.json`), record);
+    await atomicWriteJson(join(this.root, `${record.id}.json`), record, durability);
     this.byId.set(record.id, record);
   }
 

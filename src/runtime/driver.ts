@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, RuntimeState } from './types.js';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
@@ -182,21 +182,25 @@ export class RuncDriver implements RuntimeDriver {
     const persistDir = this.persistDir(id);
     const socketDir = join(this.execRoot, 'socket');
     const configPath = join(bundleDir, 'config.json');
-    // A restarted container reuses its id and bundle: stale exit records would read as a new
-    // exit, so they go (the persist dir with them) while the directories are made.
     await Promise.all([
       this.ensureRoots(),
-      mkdir(bundleDir, { recursive: true }),
       mkdir(dirname(options.logPath), { recursive: true }),
-      this.removeMonitorFiles(id, bundleDir).then(() => mkdir(persistDir, { recursive: true })),
+      mkdir(bundleDir, { recursive: true }).then(async (made) => {
+        // A restarted container reuses its id and bundle: stale exit records would read as a new
+        // exit, so they go (the persist dir with them). A bundle made just now has none: a
+        // delete removes the monitor's files before the bundle.
+        if (made === undefined) await this.removeMonitorFiles(id, bundleDir);
+        await mkdir(persistDir, { recursive: true });
+      }),
     ]);
-    // The bundle and the monitor record live under the exec root, which doesn't outlive a
-    // reboot: no fsync (see Durability).
-    if ('spec' in config) await atomicWriteJson(configPath, config.spec, 'none');
+    // config.json is read by the runtime only after this write and is written afresh by every
+    // start, so a plain write does (no temp file and rename, no fsync: the exec root doesn't
+    // outlive a reboot).
+    if ('spec' in config) await writeFile(configPath, JSON.stringify(config.spec));
     const beforeStart =
       'specReady' in config
         ? async (): Promise<void> => {
-            await atomicWriteJson(configPath, await config.specReady, 'none');
+            await writeFile(configPath, JSON.stringify(await config.specReady));
             await config.beforeStart();
           }
         : undefined;

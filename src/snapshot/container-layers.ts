@@ -2,13 +2,16 @@
  * Per-container writable layers: ROOT/containers/<id>/{upper,work,merged}, mounted as
  * overlay(lowerdir=image layers, upperdir=upper, workdir=work) on merged.
  */
-import { mkdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { mkdir, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidParameter, isErrno } from '../util/errors.js';
-import { MOUNT_DATA_MAX, isMountPoint, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
+import { MOUNT_DATA_MAX, mountState, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
 import { contentSize } from './disk-usage.js';
 import { discardDir, sweepTrash } from '../util/trash.js';
 import type { ContainerLayer, ContainerLayerService } from './types.js';
+
+/** Cleared when the kernel refuses overlay's volatile option (it then isn't tried again). */
+let volatileMounts = true;
 
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -42,18 +45,20 @@ export class ContainerLayers implements ContainerLayerService {
   async create(containerId: string): Promise<ContainerLayer> {
     const layer = this.paths(containerId);
     await mkdir(layer.upperDir, { recursive: true, mode: 0o755 });
-    await mkdir(layer.workDir, { recursive: true, mode: 0o700 });
-    await mkdir(layer.mergedDir, { recursive: true, mode: 0o755 });
+    await Promise.all([mkdir(layer.workDir, { recursive: true, mode: 0o700 }), mkdir(layer.mergedDir, { recursive: true, mode: 0o755 })]);
     return layer;
   }
 
   async isMounted(containerId: string): Promise<boolean> {
-    return isMountPoint(this.paths(containerId).mergedDir);
+    return (await mountState(this.paths(containerId).mergedDir)) === 'mounted';
   }
 
-  async mount(containerId: string, lowerDirs: string[]): Promise<ContainerLayer> {
-    const layer = await this.create(containerId);
-    if (await isMountPoint(layer.mergedDir)) return layer;
+  async mount(containerId: string, lowerDirs: string[], mountOptions: { ephemeral?: boolean } = {}): Promise<ContainerLayer> {
+    const layer = this.paths(containerId);
+    // The directories exist from create(); they are made again only if something removed them.
+    const state = await mountState(layer.mergedDir);
+    if (state === 'mounted') return layer;
+    if (state === 'missing') await this.create(containerId);
     let lowers = lowerDirs;
     if (lowers.length === 0) {
       // Overlay needs a lowerdir; an image with no layers (FROM scratch) gets an empty one.
@@ -72,13 +77,33 @@ export class ContainerLayers implements ContainerLayerService {
       options.cwd = linkDir;
       options.lowerDirs = lowers.map((_, index) => String(index));
     }
-    await mountOverlay(options);
+    if (!mountOptions.ephemeral || !volatileMounts) {
+      await mountOverlay(options);
+      return layer;
+    }
+    // An --rm container's layer is thrown away when it exits, so syncs to it buy nothing, and
+    // unmounting a non-volatile overlay syncs the whole filesystem under the data root on the
+    // path every `run --rm` waits on (podman mounts --rm containers volatile too).
+    try {
+      await mountOverlay({ ...options, volatile: true });
+    } catch (err) {
+      // A kernel before 5.10 refuses the option; an earlier volatile mount of this layer left
+      // the marker that makes overlay refuse the next mount. Either way: once more, plainly.
+      const marker = join(layer.workDir, 'work', 'incompat', 'volatile');
+      const marked = await stat(marker).then(
+        () => true,
+        () => false,
+      );
+      if (marked) await rm(marker, { recursive: true, force: true });
+      await mountOverlay(options).catch(() => Promise.reject(err));
+      if (!marked) volatileMounts = false;
+    }
     return layer;
   }
 
   async unmount(containerId: string): Promise<void> {
     const { mergedDir } = this.paths(containerId);
-    if (!(await isMountPoint(mergedDir))) return;
+    if ((await mountState(mergedDir)) !== 'mounted') return;
     await unmount(mergedDir);
   }
 

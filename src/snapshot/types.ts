@@ -12,8 +12,12 @@ export interface ContainerLayer {
 export interface ContainerLayerService {
   /** Creates upper/work/merged dirs for a container (idempotent). */
   create(containerId: string): Promise<ContainerLayer>;
-  /** Mounts the overlay with the given lowerdirs (topmost first); no-op if already mounted. */
-  mount(containerId: string, lowerDirs: string[]): Promise<ContainerLayer>;
+  /**
+   * Mounts the overlay with the given lowerdirs (topmost first); no-op if already mounted.
+   * `ephemeral`: the layer is removed when the container exits (--rm), so nothing written to
+   * it needs to survive a crash.
+   */
+  mount(containerId: string, lowerDirs: string[], options?: { ephemeral?: boolean }): Promise<ContainerLayer>;
   unmount(containerId: string): Promise<void>;
   /** Unmounts if needed and deletes everything the container's layer owns. */
   remove(containerId: string): Promise<void>;

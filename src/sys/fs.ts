@@ -4,7 +4,8 @@
  * exit, by mount(2)/umount2(2) through a small native addon. Kept tiny so callers never build
  * command lines.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { execTool, execToolChecked } from './exec.js';
 import { errorMessage, isErrno, systemError } from '../util/errors.js';
 import { findAddon } from './addon.js';
@@ -51,13 +52,15 @@ export interface OverlayMountOptions {
   target: string;
   /** Working directory of the mount process, so that relative lowerdirs stay short. */
   cwd?: string;
+  /** overlay's `volatile` (Linux 5.10+): no syncs reach the upper filesystem, unmount included. */
+  volatile?: boolean;
 }
 
 /** The kernel copies mount(2) data into one page; longer option strings are refused. */
 export const MOUNT_DATA_MAX = 4096 - 1;
 
 export function overlayMountData(options: OverlayMountOptions): string {
-  return `lowerdir=${options.lowerDirs.join(':')},upperdir=${options.upperDir},workdir=${options.workDir}`;
+  return `lowerdir=${options.lowerDirs.join(':')},upperdir=${options.upperDir},workdir=${options.workDir}${options.volatile ? ',volatile' : ''}`;
 }
 
 interface SysmountAddon {
@@ -137,6 +140,18 @@ export async function listMountPoints(): Promise<string[]> {
     if (fields.length > 4) points.push(unescapeMountPath(fields[4]!));
   }
   return points;
+}
+
+/**
+ * Whether something is mounted on PATH, told by a device change against its parent: two stats
+ * rather than reading and parsing all of /proc/self/mountinfo, which grows with every mount on
+ * the host. Only for mounts of another filesystem (overlay, nsfs): a bind mount from the same
+ * filesystem keeps the device. 'missing' when PATH doesn't exist.
+ */
+export async function mountState(path: string): Promise<'mounted' | 'unmounted' | 'missing'> {
+  const [self, parent] = await Promise.all([stat(path).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))), stat(dirname(path))]);
+  if (!self) return 'missing';
+  return self.dev !== parent.dev ? 'mounted' : 'unmounted';
 }
 
 export async function isMountPoint(path: string): Promise<boolean> {

@@ -3,20 +3,30 @@
  * before runc starts it (berth wires eth0 first, then runc joins the namespace by path) and
  * outlives the process if berthd needs to tear it down after an exit.
  */
-import { mkdir, open, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execToolChecked } from './exec.js';
 import { unmount } from './fs.js';
 import { netlinkAddon } from './netlink.js';
 import { errorMessage, isErrno, systemError } from '../util/errors.js';
 
+/** Directories namespaces were pinned in: made once per daemon, not once per container. */
+const madeDirs = new Set<string>();
+
+async function ensureDir(dir: string): Promise<void> {
+  if (madeDirs.has(dir) && existsSync(dir)) return;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  madeDirs.add(dir);
+}
+
 /** Creates a fresh network namespace and pins it at `path` (as util-linux `unshare --net=FILE`). */
 export async function createNetns(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const handle = await open(path, 'a', 0o600);
-  await handle.close();
+  await ensureDir(dirname(path));
   const native = netlinkAddon();
   if (!native) {
+    const handle = await open(path, 'a', 0o600);
+    await handle.close();
     await execToolChecked('unshare', [`--net=${path}`, 'true']);
     return;
   }
@@ -31,7 +41,8 @@ export async function createNetns(path: string): Promise<void> {
 export async function removeNetns(path: string): Promise<void> {
   await unmount(path).catch(() => undefined);
   try {
-    await rm(path, { force: true });
+    // unlink, not rm: rm's lstat-then-unlink is two trips through the thread pool.
+    await unlink(path);
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
   }

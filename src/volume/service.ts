@@ -118,14 +118,14 @@ export class VolumeService implements ContainerHook {
     record.mountPoints = points;
   }
 
-  async prepare(record: ContainerRecord, rootfs: string): Promise<HookContribution> {
+  async prepare(record: ContainerRecord, rootfsReady: Promise<string>): Promise<HookContribution> {
     const points = [...(record.mountPoints ?? [])];
     const mounts: SpecMount[] = [];
     for (const point of points) {
       if (point.Type === 'volume') {
         point.Source = await this.store.ready(point.Name!);
         if (point.CopyData && (await isEmptyDir(point.Source))) {
-          const inImage = await resolveInRoot(rootfs, point.Destination);
+          const inImage = await resolveInRoot(await rootfsReady, point.Destination);
           const info = await stat(inImage.hostPath).catch(() => undefined);
           if (info?.isDirectory()) {
             await copyDirContents(inImage.hostPath, point.Source);

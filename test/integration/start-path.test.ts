@@ -1,0 +1,91 @@
+/**
+ * The start path's shortcuts, each against a real berthd: an --rm container's overlay is
+ * mounted volatile (and only its), the monitor starting while the container is prepared still
+ * reports a preparation's own failure and leaves nothing behind, and networking writes /etc
+ * files for every network mode now that the lifecycle leaves hosts and resolv.conf to it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { importBusybox } from '../helpers/images.js';
+import { describeResult, expectOk, waitFor } from '../helpers/exec.js';
+import { mountsUnder, processesMentioning, processName } from '../helpers/cleanup.js';
+
+const T = { timeout: 120_000 };
+
+/** The super-block options of the overlay mounted on DIR (mountinfo's last field). */
+function overlayOptions(dir: string): string | undefined {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] !== dir) continue;
+    const sep = fields.indexOf('-');
+    return fields[sep + 3];
+  }
+  return undefined;
+}
+
+describe('start path', { timeout: 600_000 }, () => {
+  let d: TestDaemon;
+  let busyPort: Server | undefined;
+
+  before(async () => {
+    d = await startDaemon();
+    await importBusybox(d);
+  });
+  after(async () => {
+    busyPort?.close();
+    await d?.stop();
+  });
+
+  it('mounts an --rm container\'s overlay volatile, and a kept container\'s not', T, async () => {
+    const ephemeral = expectOk('run --rm -d', await d.berth(['run', '-d', '--rm', 'busybox', 'sleep', '30'])).trim();
+    const kept = expectOk('run -d', await d.berth(['run', '-d', 'busybox', 'sleep', '30'])).trim();
+    try {
+      const merged = (id: string): string => `${d.dataRoot}/overlay/containers/${id}/merged`;
+      const ephemeralOptions = overlayOptions(merged(ephemeral));
+      const keptOptions = overlayOptions(merged(kept));
+      assert.ok(ephemeralOptions, 'the --rm container has its overlay mounted');
+      assert.ok(keptOptions, 'the kept container has its overlay mounted');
+      // Newer kernels show the option as fsync=volatile.
+      assert.match(ephemeralOptions, /(^|,)(fsync=)?volatile(,|$)/);
+      assert.doesNotMatch(keptOptions, /(^|,)(fsync=)?volatile(,|$)/);
+      // Writes and syncs inside work as ever; only their durability across a crash differs.
+      const r = await d.berth(['exec', ephemeral, 'sh', '-c', 'echo data > /f && sync && cat /f']);
+      assert.equal(r.stdout, 'data\n', describeResult('exec', r));
+    } finally {
+      await d.berth(['rm', '-f', ephemeral, kept]);
+    }
+    assert.deepEqual(mountsUnder(`${d.dataRoot}/overlay`), [], 'no overlay stays mounted');
+  });
+
+  it('a failed preparation reports its own error and leaves no monitor, mount or namespace', T, async () => {
+    // A host port in use: the networking hook fails while the monitor is coming up.
+    busyPort = createServer();
+    await new Promise<void>((resolve) => busyPort!.listen(0, '127.0.0.1', resolve));
+    const port = (busyPort.address() as { port: number }).port;
+    const r = await d.berth(['run', '--name', 'portclash', '-p', `127.0.0.1:${port}:80`, 'busybox', 'true']);
+    assert.notEqual(r.code, 0, describeResult('run', r));
+    assert.match(r.stderr, /address already in use|port is already allocated/);
+    assert.doesNotMatch(r.stderr, /monitor|attach socket/, 'the monitor\'s side is not what is reported');
+    const info = await d.inspectContainer('portclash');
+    const id = info.Id as string;
+    await waitFor(() => processesMentioning(id).filter((p) => processName(p.pid) === 'berth-monitor').length === 0 || undefined);
+    assert.deepEqual(mountsUnder(`${d.dataRoot}/overlay/containers/${id}`), [], 'the overlay was unmounted');
+    assert.deepEqual(mountsUnder(`${d.execRoot}/netns`), [], 'no namespace stays pinned');
+    expectOk('rm', await d.berth(['rm', 'portclash']));
+  });
+
+  it('writes hosts and resolv.conf for --network none and host as for the bridge', T, async () => {
+    const none = await d.berth(['run', '--rm', '--network', 'none', '--hostname', 'solo', '--add-host', 'extra.example:10.9.8.7', '--dns', '10.1.2.3', 'busybox', 'cat', '/etc/hosts', '/etc/resolv.conf', '/etc/hostname']);
+    assert.equal(none.code, 0, describeResult('run none', none));
+    assert.match(none.stdout, /^127\.0\.0\.1\s+localhost/m);
+    assert.match(none.stdout, /^10\.9\.8\.7\s+extra\.example$/m);
+    assert.match(none.stdout, /^nameserver 10\.1\.2\.3$/m);
+    assert.match(none.stdout, /^solo$/m);
+    const host = await d.berth(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/resolv.conf']);
+    assert.equal(host.code, 0, describeResult('run host', host));
+    assert.equal(host.stdout, readFileSync('/etc/resolv.conf', 'utf8'), 'host mode shares the host\'s resolv.conf');
+  });
+});

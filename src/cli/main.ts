@@ -4,8 +4,8 @@
  */
 import { EngineClient } from '../client/client.js';
 import { ClientError, DaemonUnreachableError } from '../client/errors.js';
-import { chooseHost, type DaemonAddress } from '../client/host.js';
-import { resolveClientAddress } from '../client/tls.js';
+import { chooseHost, parseHost, type DaemonAddress } from '../client/host.js';
+import type { resolveClientAddress } from '../client/tls.js';
 import { StatusError, type CliContext, type CommandSpec } from './command.js';
 import { FlagError, parseFlags } from './flags.js';
 import { commandHelp, GLOBAL_FLAGS, groupHelp, topHelp, useLine } from './help.js';
@@ -92,10 +92,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const hosts = global.list('host');
   const host = chooseHost(hosts[hosts.length - 1]);
+  // A unix socket never uses TLS: the TLS settings (and the node:fs and node:os imports that read
+  // them, ~1 ms) are loaded only for other hosts.
+  const resolveAddress: typeof resolveClientAddress = host.startsWith('unix://') ? (h) => parseHost(h) : (await import('../client/tls.js')).resolveClientAddress;
   // Built on first use: commands that never dial (machine, registry serve) must not fail on certs.
   let address: DaemonAddress | undefined;
   const dial = (): DaemonAddress =>
-    (address ??= resolveClientAddress(host, {
+    (address ??= resolveAddress(host, {
       tls: global.bool('tls'),
       tlsVerify: global.changed.has('tlsverify') ? global.bool('tlsverify') : undefined,
       tlsCaCert: global.changed.has('tlscacert') ? global.string('tlscacert') : undefined,
@@ -106,7 +109,10 @@ export async function main(argv: string[]): Promise<number> {
   const ctx: CliContext = {
     stdout: out,
     stderr: err,
-    stdin: process.stdin,
+    // A getter: node builds process.stdin on first touch (~0.6 ms), and most commands never read it.
+    get stdin() {
+      return process.stdin;
+    },
     host,
     debug: global.bool('debug'),
     commandPath: path,

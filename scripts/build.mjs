@@ -38,8 +38,9 @@ const nodeInclude = [join(dirname(process.execPath), '..', 'include', 'node'), '
 if (!nodeInclude) throw new Error('node headers (node_api.h) not found next to this node; install the nodejs headers');
 mkdirSync(join(dist, 'native'), { recursive: true });
 // seqpacket: conmon's attach socket; sysmount: mount(2)/umount2(2) for container overlays;
-// netlink: a container's namespace and veth pair without spawning unshare/ip.
-for (const name of ['seqpacket', 'sysmount', 'netlink']) {
+// netlink: a container's namespace and veth pair without spawning unshare/ip; spawn: the
+// monitor started with posix_spawn rather than a fork of the daemon.
+for (const name of ['seqpacket', 'sysmount', 'netlink', 'spawn']) {
   execFileSync(
     process.env.CC ?? 'cc',
     ['-shared', '-fPIC', '-O2', '-Wall', `-I${nodeInclude}`, `-DNODE_GYP_MODULE_NAME=${name}`, '-o', join(dist, 'native', `${name}.node`), join(root, 'native', `${name}.c`)],

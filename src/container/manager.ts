@@ -453,61 +453,75 @@ export class ContainerManager {
   async handleExit(id: string): Promise<void> {
     const record = this.deps.store.tryGet(id);
     if (!record || record.id !== id) return;
-    await this.withLock(id, async () => {
-      // 'restarting': this run's exit was already applied and a restart is pending.
-      if (!isActive(record.state.status) || record.state.status === 'restarting') return;
-      const exit = await this.deps.runtime.exitStatus(id);
-      const state = exit ? undefined : await this.deps.runtime.state(id).catch(() => undefined);
-      if (!exit && state && state.status !== 'stopped') return; // still running
-      record.state = {
-        ...record.state,
-        status: 'exited',
-        pid: 0,
-        // No exit recorded and no process: the monitor itself died; docker reports 255 then.
-        exitCode: exit ? exit.exitCode : 255,
-        oomKilled: exit?.oomKilled ?? false,
-        finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
-      };
-      this.health.stop(id);
-      const restart = shouldRestartAfterExit(record.hostConfig.RestartPolicy, {
-        exitCode: record.state.exitCode,
-        stoppedByUser: record.state.stoppedByUser,
-        restartCount: record.restartCount,
+    /** Lets an --rm container's deferred `runc delete` go (see below). */
+    let releaseRuntime: (() => void) | undefined;
+    try {
+      await this.withLock(id, async () => {
+        // 'restarting': this run's exit was already applied and a restart is pending.
+        if (!isActive(record.state.status) || record.state.status === 'restarting') return;
+        const exit = await this.deps.runtime.exitStatus(id);
+        const state = exit ? undefined : await this.deps.runtime.state(id).catch(() => undefined);
+        if (!exit && state && state.status !== 'stopped') return; // still running
+        record.state = {
+          ...record.state,
+          status: 'exited',
+          pid: 0,
+          // No exit recorded and no process: the monitor itself died; docker reports 255 then.
+          exitCode: exit ? exit.exitCode : 255,
+          oomKilled: exit?.oomKilled ?? false,
+          finishedAt: (exit?.finishedAt ?? new Date()).toISOString(),
+        };
+        this.health.stop(id);
+        const restart = shouldRestartAfterExit(record.hostConfig.RestartPolicy, {
+          exitCode: record.state.exitCode,
+          stoppedByUser: record.state.stoppedByUser,
+          restartCount: record.restartCount,
+        });
+        // An --rm container is removed next, and nothing in that removal needs runc's state gone
+        // (a new container gets a new id; the overlay and files are berthd's own), so `runc delete`
+        // (a Go process start and the cgroup teardown: the slowest step after an exit) waits until
+        // the removal has answered `wait?condition=removed`: even its spawn, a fork of this daemon,
+        // would stall the event loop on that path. Shutdown waits for it (drain) and start-up
+        // recovery finishes one a crash interrupted (runtime state without a record).
+        const deferRuntime = record.hostConfig.AutoRemove === true && !restart;
+        const deleteRuntime = (): Promise<void> => this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
+        let runtimeGone: Promise<void>;
+        if (deferRuntime) {
+          const removalOver = new Promise<void>((resolve) => (releaseRuntime = resolve));
+          runtimeGone = removalOver.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(deleteRuntime);
+          this.trackRuntimeCleanup(id, runtimeGone);
+        } else {
+          runtimeGone = deleteRuntime();
+        }
+        // The clean-ups don't depend on each other once the process is gone; run together they
+        // shorten the exit -> removed path that every `run --rm` waits on.
+        await Promise.all([
+          deferRuntime ? undefined : runtimeGone,
+          this.runReleaseHooks('stopped', record),
+          this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
+        ]);
+        if (restart) record.state.status = 'restarting';
+        // An --rm container's record is deleted next: writing its exit first would only delay the
+        // removal `wait?condition=removed` answers on. Should the daemon die in between, the
+        // record still says running and recovery applies this exit again (and removes it).
+        if (!deferRuntime) await this.deps.store.saveState(record);
+        this.publish('die', record, { exitCode: String(record.state.exitCode) });
+        for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
+        this.exitWaiters.delete(id);
+        if (restart) {
+          const ranFor = Date.parse(record.state.finishedAt) - Date.parse(record.state.startedAt);
+          this.restarts.schedule(id, ranFor, () => void this.restartAfterBackoff(id));
+        }
       });
-      const runtimeGone = this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
-      // An --rm container is removed next, and nothing in that removal needs runc's state gone
-      // (a new container gets a new id; the overlay and files are berthd's own), so `runc delete`
-      // (a Go process start and the cgroup teardown: the slowest step after an exit) runs beside
-      // it rather than before `wait?condition=removed` answers. Shutdown waits for it (drain)
-      // and start-up recovery finishes one a crash interrupted (runtime state without a record).
-      const deferRuntime = record.hostConfig.AutoRemove === true && !restart;
-      if (deferRuntime) this.trackRuntimeCleanup(id, runtimeGone);
-      // The clean-ups don't depend on each other once the process is gone; run together they
-      // shorten the exit -> removed path that every `run --rm` waits on.
-      await Promise.all([
-        deferRuntime ? undefined : runtimeGone,
-        this.runReleaseHooks('stopped', record),
-        this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
-      ]);
-      if (restart) record.state.status = 'restarting';
-      // An --rm container's record is deleted next: writing its exit first would only delay the
-      // removal `wait?condition=removed` answers on. Should the daemon die in between, the
-      // record still says running and recovery applies this exit again (and removes it).
-      if (!deferRuntime) await this.deps.store.saveState(record);
-      this.publish('die', record, { exitCode: String(record.state.exitCode) });
-      for (const resolve of this.exitWaiters.get(id) ?? []) resolve(record.state.exitCode);
-      this.exitWaiters.delete(id);
-      if (restart) {
-        const ranFor = Date.parse(record.state.finishedAt) - Date.parse(record.state.startedAt);
-        this.restarts.schedule(id, ranFor, () => void this.restartAfterBackoff(id));
+      if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
+        await this.remove(id, { force: true, removeVolumes: true }).catch(async (err) => {
+          this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`);
+          // The exit wasn't written (see above): the record that stays must say how it ended.
+          if (this.deps.store.tryGet(id)) await this.deps.store.saveState(record).catch(() => undefined);
+        });
       }
-    });
-    if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
-      await this.remove(id, { force: true, removeVolumes: true }).catch(async (err) => {
-        this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`);
-        // The exit wasn't written (see above): the record that stays must say how it ended.
-        if (this.deps.store.tryGet(id)) await this.deps.store.saveState(record).catch(() => undefined);
-      });
+    } finally {
+      releaseRuntime?.();
     }
   }
 

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { systemError } from '../util/errors.js';
+import { errorMessage, systemError } from '../util/errors.js';
+import { spawnProcess, type SpawnedProcess } from '../sys/spawn.js';
 import { runtimeErrorMessage } from './start-error.js';
 
 /**
@@ -130,23 +130,25 @@ function collect(stream: Readable | null): Promise<string> {
  */
 export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
   const run = l.beforeStart !== undefined;
-  const child = spawn(l.conmonPath, conmonArgs(l), {
-    cwd: l.bundleDir,
-    detached: true,
-    stdio: run ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      _OCI_SYNCPIPE: String(SYNC_PIPE_FD),
-      ...(run ? { _OCI_STARTPIPE: String(START_PIPE_FD), _OCI_ATTACHPIPE: String(ATTACH_PIPE_FD) } : {}),
-    },
-  });
-  child.unref();
-  const spawned = new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err) => reject(systemError(`cannot run ${l.conmonPath}: ${err.message}`, err)));
-    child.once('exit', (code) => resolve(code));
-  });
+  let child: SpawnedProcess;
+  try {
+    child = spawnProcess(l.conmonPath, conmonArgs(l), {
+      cwd: l.bundleDir,
+      newSession: true,
+      // fd 3 the sync pipe; with --run also fd 4 the start pipe and fd 5 the attach pipe.
+      stdio: run ? ['ignore', 'ignore', 'childWrites', 'childWrites', 'childReads', 'childWrites'] : ['ignore', 'ignore', 'childWrites', 'childWrites'],
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        _OCI_SYNCPIPE: String(SYNC_PIPE_FD),
+        ...(run ? { _OCI_STARTPIPE: String(START_PIPE_FD), _OCI_ATTACHPIPE: String(ATTACH_PIPE_FD) } : {}),
+      },
+    });
+  } catch (err) {
+    throw systemError(`cannot run ${l.conmonPath}: ${errorMessage(err)}`, err);
+  }
+  const spawned = child.exited.then((exit) => exit.code).catch((err: unknown) => Promise.reject(systemError(`cannot run ${l.conmonPath}: ${errorMessage(err)}`, err)));
   spawned.catch(() => undefined);
-  const stderr = collect(child.stderr);
+  const stderr = collect(child.stdio[2] as Readable);
   const syncPipe = child.stdio[SYNC_PIPE_FD] as Readable;
   const failed = async (exitCode: number | null, what: string): Promise<{ report: MonitorReport; monitorPid: number | undefined }> => {
     const detail = (await stderr).trim();
@@ -158,7 +160,7 @@ export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promis
     const startPipe = child.stdio[START_PIPE_FD] as Writable;
     startPipe.on('error', () => undefined);
     startPipe.write('0');
-    const ready = await firstLine((child.stdio as unknown as Readable[])[ATTACH_PIPE_FD]!, timeoutMs);
+    const ready = await firstLine(child.stdio[ATTACH_PIPE_FD] as Readable, timeoutMs);
     if (ready === undefined) {
       const exitCode = await Promise.race([spawned, delay(100).then(() => null)]).catch(() => null);
       return failed(exitCode, `did not open the attach socket within ${timeoutMs} ms`);

@@ -9,12 +9,12 @@
  *   attach (fd 5): {"data": 0} once the attach socket listens (with --exec-attach)
  * so a client can connect before the process runs and no output is lost.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { atomicWriteJson } from '../util/atomic.js';
-import { systemError } from '../util/errors.js';
+import { errorMessage, systemError } from '../util/errors.js';
+import { spawnProcess, type SpawnedProcess } from '../sys/spawn.js';
 import { runtimeErrorMessage } from './start-error.js';
 
 export interface ExecLaunch {
@@ -124,29 +124,37 @@ export async function launchExec(l: ExecLaunch): Promise<ExecProcess> {
   // The session dir is under the exec root (volatile, see Durability): no fsync.
   await atomicWriteJson(processFile, l.process, 'none');
 
-  const child = spawn(l.conmonPath, execConmonArgs(l, processFile), {
-    cwd: l.sessionDir,
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      _OCI_SYNCPIPE: String(SYNC_FD),
-      _OCI_STARTPIPE: String(START_FD),
-      _OCI_ATTACHPIPE: String(ATTACH_FD),
-    },
-  });
-  child.unref();
+  let child: SpawnedProcess;
+  try {
+    child = spawnProcess(l.conmonPath, execConmonArgs(l, processFile), {
+      cwd: l.sessionDir,
+      newSession: true,
+      // fds 3-5 in this order: SYNC_FD, START_FD, ATTACH_FD.
+      stdio: ['ignore', 'ignore', 'childWrites', 'childWrites', 'childReads', 'childWrites'],
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        _OCI_SYNCPIPE: String(SYNC_FD),
+        _OCI_STARTPIPE: String(START_FD),
+        _OCI_ATTACHPIPE: String(ATTACH_FD),
+      },
+    });
+  } catch (err) {
+    await rm(l.sessionDir, { recursive: true, force: true });
+    throw systemError(`cannot run ${l.conmonPath}: ${errorMessage(err)}`, err);
+  }
   let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (s: string) => (stderr += s));
+  const stderrPipe = child.stdio[2] as Readable;
+  stderrPipe.setEncoding('utf8');
+  stderrPipe.on('data', (s: string) => (stderr += s));
+  stderrPipe.on('error', () => undefined);
   const spawnError = new Promise<never>((_resolve, reject) => {
-    child.once('error', (err) => reject(systemError(`cannot run ${l.conmonPath}: ${err.message}`, err)));
+    child.exited.catch((err: unknown) => reject(systemError(`cannot run ${l.conmonPath}: ${errorMessage(err)}`, err)));
   });
   spawnError.catch(() => undefined);
   const nextSync = syncMessages(child.stdio[SYNC_FD] as Readable);
   const startPipe = child.stdio[START_FD] as Writable;
   startPipe.on('error', () => undefined);
-  const attachPipe = (child.stdio as unknown as Array<Readable | null>)[ATTACH_FD]!;
+  const attachPipe = child.stdio[ATTACH_FD] as Readable;
 
   // First write: conmon may proceed (podman uses the pause to place conmon in a cgroup).
   startPipe.write('0');

@@ -1,4 +1,6 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { spawnProcess, type SpawnedProcess } from './spawn.js';
 import { systemError } from '../util/errors.js';
 
 export interface ExecResult {
@@ -12,6 +14,9 @@ export interface ExecResult {
  * runtime/ call this: they are the rooms that touch the OS.
  */
 export function execTool(file: string, args: string[], options: SpawnOptions & { input?: string | Buffer } = {}): Promise<ExecResult> {
+  // posix_spawn (see spawn.ts) unless an option only child_process understands is given.
+  const simple = Object.keys(options).every((k) => k === 'cwd' || k === 'env' || k === 'input');
+  if (simple && (options.cwd === undefined || typeof options.cwd === 'string')) return execSpawned(file, args, options);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -27,6 +32,33 @@ export function execTool(file: string, args: string[], options: SpawnOptions & {
       });
     });
     child.stdin!.end(options.input ?? undefined);
+  });
+}
+
+function execSpawned(file: string, args: string[], options: { cwd?: string | URL; env?: NodeJS.ProcessEnv; input?: string | Buffer }): Promise<ExecResult> {
+  let child: SpawnedProcess;
+  try {
+    child = spawnProcess(file, args, { cwd: typeof options.cwd === 'string' ? options.cwd : process.cwd(), env: options.env ?? process.env, stdio: ['childReads', 'childWrites', 'childWrites'] });
+  } catch (e) {
+    return Promise.reject(systemError(`cannot run ${file}: ${(e as Error).message}`, e));
+  }
+  const [stdin, stdout, stderr] = child.stdio as [Writable, Readable, Readable];
+  // A tool that exits without reading its input must not turn into an EPIPE error here.
+  stdin.on('error', () => undefined);
+  stdin.end(options.input ?? undefined);
+  return Promise.all([drain(stdout), drain(stderr), child.exited]).then(
+    ([out, err, exit]) => ({ code: exit.code ?? (exit.signal !== null ? 128 : 1), stdout: out, stderr: err }),
+    (e: Error) => Promise.reject(systemError(`cannot run ${file}: ${e.message}`, e)),
+  );
+}
+
+/** Everything a pipe carries until its end, as text. */
+function drain(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (b: Buffer) => chunks.push(b));
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
   });
 }
 

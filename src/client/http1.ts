@@ -242,7 +242,7 @@ function exchange(
   const detach = (): void => {
     socket.off('data', onData);
     socket.off('end', onEnd);
-    socket.off('close', onClose);
+    socket.off('close', onEnd);
     socket.off('error', onSocketError);
   };
   // Done with the connection (body complete, or it failed): a late error on it must not go unheard.
@@ -407,9 +407,6 @@ function exchange(
     else if (state === 'head') fail(pending.length ? new HttpProtocolError('the connection closed inside the header block') : new DaemonUnreachableError(addr.url, { cause: hangUp('socket hang up') }));
     else fail(hangUp('the connection closed before the response body was complete'));
   }
-  function onClose(): void {
-    onEnd();
-  }
   // Before an answer, a connection that could not be made or was cut is the daemon being away.
   function onSocketError(err: NodeJS.ErrnoException): void {
     fail(!res && err.code && UNREACHABLE.has(err.code) ? new DaemonUnreachableError(addr.url, { cause: err }) : err);
@@ -417,7 +414,8 @@ function exchange(
 
   socket.on('data', onData);
   socket.on('end', onEnd);
-  socket.on('close', onClose);
+  // 'close' without 'end': the socket was destroyed under us (an error, if any, came first).
+  socket.on('close', onEnd);
   socket.on('error', onSocketError);
   socket.cork();
   socket.write(framing.head, 'latin1');

@@ -14,21 +14,33 @@
  * working directory, which a pool thread cannot change for itself alone: callers that need a
  * working directory keep spawning mount(8) with a cwd (see src/sys/fs.ts).
  *
+ * removeTree does a recursive delete on the same pool: node's recursive rm makes one thread-pool
+ * round trip (and a little JavaScript) per entry, work the event loop pays for at every container
+ * removal. It never crosses into another filesystem (EXDEV: something is still mounted there)
+ * and never follows a symlink.
+ *
  * JS API (see src/sys/fs.ts):
  *   mount(source, target, fstype, flags, data) -> Promise<void>
  *   umount2(target, flags) -> Promise<void>
+ *   removeTree(path) -> Promise<void>      (a missing path is not an error)
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { OP_MOUNT, OP_UMOUNT, OP_REMOVE_TREE };
 
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  int is_umount;
+  int kind;
   char *source;
   char *target;
   char *fstype;
@@ -60,11 +72,61 @@ static void free_op(op_t *op) {
   free(op);
 }
 
+/* Removes NAME under PARENTFD and, for a directory, everything in it; 0 or an errno. */
+static int remove_at(int parentfd, const char *name, dev_t dev, int depth) {
+  if (unlinkat(parentfd, name, 0) == 0 || errno == ENOENT) return 0;
+  if (errno != EISDIR && errno != EPERM) return errno;
+  if (depth > 10000) return ELOOP;
+  int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : errno;
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  if (st.st_dev != dev) {
+    close(fd);
+    return EXDEV;
+  }
+  DIR *dir = fdopendir(fd);
+  if (dir == NULL) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  int err = 0;
+  for (int pass = 0; pass < 2 && err == 0; pass++) {
+    struct dirent *entry;
+    while (err == 0 && (entry = readdir(dir)) != NULL) {
+      if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+      err = remove_at(dirfd(dir), entry->d_name, dev, depth + 1);
+    }
+    if (err) break;
+    if (unlinkat(parentfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) break;
+    /* Entries read while others were unlinked can be missed: one more pass, then give up. */
+    if (errno != ENOTEMPTY || pass == 1) err = errno;
+    else rewinddir(dir);
+  }
+  closedir(dir);
+  return err;
+}
+
+static int remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : errno;
+  return remove_at(AT_FDCWD, path, st.st_dev, 0);
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   op_t *op = data;
-  int rc = op->is_umount ? umount2(op->target, (int)op->flags)
-                         : mount(op->source, op->target, op->fstype, op->flags, op->data);
+  if (op->kind == OP_REMOVE_TREE) {
+    op->err = remove_tree(op->target);
+    return;
+  }
+  int rc = op->kind == OP_UMOUNT ? umount2(op->target, (int)op->flags)
+                                 : mount(op->source, op->target, op->fstype, op->flags, op->data);
   op->err = rc == 0 ? 0 : errno;
 }
 
@@ -83,6 +145,9 @@ static const char *errno_name(int err) {
     case ENOTBLK: return "ENOTBLK";
     case ENXIO: return "ENXIO";
     case EROFS: return "EROFS";
+    case EXDEV: return "EXDEV";
+    case ENOTEMPTY: return "ENOTEMPTY";
+    case EISDIR: return "EISDIR";
     case ESTALE: return "ESTALE";
     default: return "EIO";
   }
@@ -114,7 +179,7 @@ static napi_value queue(napi_env env, op_t *op) {
     free_op(op);
     return NULL;
   }
-  napi_create_string_utf8(env, op->is_umount ? "umount2" : "mount", NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, op->kind == OP_UMOUNT ? "umount2" : op->kind == OP_REMOVE_TREE ? "removeTree" : "mount", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, execute, complete, op, &op->work);
   napi_queue_async_work(env, op->work);
   return promise;
@@ -156,7 +221,7 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   op_t *op = new_op(env);
   if (op == NULL) return NULL;
-  op->is_umount = 1;
+  op->kind = OP_UMOUNT;
   double flags = 0;
   if (argc < 2 || get_string(env, argv[0], &op->target) || op->target == NULL || napi_get_value_double(env, argv[1], &flags) != napi_ok) {
     return bad_arguments(env, op, "umount2(target, flags): bad arguments");
@@ -165,10 +230,24 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return queue(env, op);
 }
 
+static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  op_t *op = new_op(env);
+  if (op == NULL) return NULL;
+  op->kind = OP_REMOVE_TREE;
+  if (argc < 1 || get_string(env, argv[0], &op->target) || op->target == NULL || op->target[0] != '/') {
+    return bad_arguments(env, op, "removeTree(path): path must be an absolute path");
+  }
+  return queue(env, op);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL },
+    { "removeTree", NULL, js_remove_tree, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

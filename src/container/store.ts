@@ -1,5 +1,5 @@
 import { readdir, rm, mkdir } from 'node:fs/promises';
-import { discardDir, sweepTrash } from '../util/trash.js';
+import { discardDir, sweepTrash } from '../sys/trash.js';
 import { join } from 'node:path';
 import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
 import { conflict, invalidParameter, notFound } from '../util/errors.js';

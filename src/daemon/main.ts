@@ -15,7 +15,7 @@ import { createApiServer } from '../api/server.js';
 import type { ServerTls } from '../api/listener.js';
 import { BERTH_VERSION } from '../api/version.js';
 import { errorMessage, invalidParameter } from '../util/errors.js';
-import { drainTrash } from '../util/trash.js';
+import { drainTrash } from '../sys/trash.js';
 
 function log(message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${message}\n`);

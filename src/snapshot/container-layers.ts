@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { invalidParameter, isErrno } from '../util/errors.js';
 import { MOUNT_DATA_MAX, mountState, mountOverlay, overlayMountData, unmount, type OverlayMountOptions } from '../sys/fs.js';
 import { contentSize } from './disk-usage.js';
-import { discardDir, sweepTrash } from '../util/trash.js';
+import { discardDir, sweepTrash } from '../sys/trash.js';
 import type { ContainerLayer, ContainerLayerService } from './types.js';
 
 /** Cleared when the kernel refuses overlay's volatile option (it then isn't tried again). */

@@ -4,7 +4,7 @@
  * exit, by mount(2)/umount2(2) through a small native addon. Kept tiny so callers never build
  * command lines.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execTool, execToolChecked } from './exec.js';
 import { errorMessage, isErrno, systemError } from '../util/errors.js';
@@ -66,6 +66,18 @@ export function overlayMountData(options: OverlayMountOptions): string {
 interface SysmountAddon {
   mount(source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   umount2(target: string, flags: number): Promise<void>;
+  removeTree(path: string): Promise<void>;
+}
+
+/**
+ * Deletes PATH and everything under it on one pool thread (see native/sysmount.c), never
+ * crossing into another filesystem: something still mounted inside fails with EXDEV rather than
+ * having its contents deleted. Without the addon, node's recursive rm.
+ */
+export async function removeTree(path: string): Promise<void> {
+  const addon = sysmountAddon();
+  if (addon) return addon.removeTree(path);
+  await rm(path, { recursive: true, force: true });
 }
 
 let sysmount: SysmountAddon | null | undefined;
@@ -149,8 +161,9 @@ export async function listMountPoints(): Promise<string[]> {
  * filesystem keeps the device. 'missing' when PATH doesn't exist.
  */
 export async function mountState(path: string): Promise<'mounted' | 'unmounted' | 'missing'> {
-  const [self, parent] = await Promise.all([stat(path).catch((err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err))), stat(dirname(path))]);
-  if (!self) return 'missing';
+  const missingIsUndefined = (err: unknown) => (isErrno(err, 'ENOENT') ? undefined : Promise.reject(err));
+  const [self, parent] = await Promise.all([stat(path).catch(missingIsUndefined), stat(dirname(path)).catch(missingIsUndefined)]);
+  if (!self || !parent) return 'missing';
   return self.dev !== parent.dev ? 'mounted' : 'unmounted';
 }
 

@@ -11,7 +11,7 @@ import { LayerStore } from '../../src/snapshot/layer-store.js';
 import { ContainerLayers } from '../../src/snapshot/container-layers.js';
 import { isMountPoint } from '../../src/sys/fs.js';
 import { buildTar, chunksOf, tempDir } from './layer-apply-fixtures.js';
-import { drainTrash } from '../../src/util/trash.js';
+import { drainTrash } from '../../src/sys/trash.js';
 
 const sha = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 

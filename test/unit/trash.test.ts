@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { discardDir, drainTrash, sweepTrash } from '../../src/util/trash.js';
+import { discardDir, drainTrash, sweepTrash } from '../../src/sys/trash.js';
+import { removeTree } from '../../src/sys/fs.js';
 
 test('discardDir hides a tree at once, deletes it in the background, and frees its name', async () => {
   const root = await mkdtemp(join(tmpdir(), 'berth-trash-'));
@@ -29,6 +31,44 @@ test('sweepTrash removes debris a crash left mid-delete and nothing else', async
     await mkdir(join(root, 'keep'));
     await sweepTrash(root);
     assert.deepEqual(await readdir(root), ['keep']);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('removeTree deletes a deep tree, leaves what symlinks point at, and stops at a mount point', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'berth-trash-'));
+  const outside = join(root, 'outside');
+  const tree = join(root, 'tree');
+  try {
+    await mkdir(outside);
+    await writeFile(join(outside, 'keep'), 'k');
+    let deep = tree;
+    for (let i = 0; i < 60; i++) deep = join(deep, `level-${i}`);
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, 'file'), 'x');
+    for (let i = 0; i < 300; i++) await writeFile(join(tree, `f${i}`), 'y');
+    await symlink(outside, join(tree, 'link-to-dir'));
+    await symlink(join(outside, 'keep'), join(tree, 'link-to-file'));
+    await removeTree(tree);
+    assert.deepEqual(await readdir(root), ['outside'], 'the whole tree is gone');
+    assert.deepEqual(await readdir(outside), ['keep'], 'nothing behind a symlink was touched');
+    await removeTree(join(root, 'absent'));
+
+    if (process.getuid?.() !== 0) {
+      t.diagnostic('mount point case skipped: needs root');
+      return;
+    }
+    const mounted = join(root, 'tree2', 'sub');
+    await mkdir(mounted, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', mounted]);
+    try {
+      await writeFile(join(mounted, 'precious'), 'p');
+      await assert.rejects(removeTree(join(root, 'tree2')), (err: NodeJS.ErrnoException) => err.code === 'EXDEV');
+      assert.deepEqual(await readdir(mounted), ['precious'], 'a mounted filesystem is never emptied');
+    } finally {
+      execFileSync('umount', [mounted]);
+    }
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -202,8 +202,7 @@ export class ContainerManager {
     try {
       if (!config.Hostname) config.Hostname = id.slice(0, 12);
       const dir = this.deps.store.dir(id);
-      await mkdir(dir, { recursive: true, mode: 0o710 });
-      await this.deps.layers.create(id);
+      await Promise.all([mkdir(dir, { recursive: true, mode: 0o710 }), this.deps.layers.create(id)]);
       const record: ContainerRecord = {
         id,
         name,

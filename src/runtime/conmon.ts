@@ -176,8 +176,10 @@ export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promis
     startPipe.end('1');
   }
 
+  // The monitor's first process writes the pid file before it exits: read while the runtime runs.
+  const monitorPid = spawned.then(() => readPid(l.conmonPidFile)).catch(() => undefined);
   const [line, exitCode] = await Promise.all([firstLine(syncPipe, timeoutMs), spawned]);
-  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid: await readPid(l.conmonPidFile) };
+  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid: await monitorPid };
   return failed(exitCode, `did not report the container within ${timeoutMs} ms`);
 }
 

@@ -182,6 +182,7 @@ export class RuncDriver implements RuntimeDriver {
     const persistDir = this.persistDir(id);
     const socketDir = join(this.execRoot, 'socket');
     const configPath = join(bundleDir, 'config.json');
+    let persistReady: Promise<unknown> = Promise.resolve();
     await Promise.all([
       this.ensureRoots(),
       mkdir(dirname(options.logPath), { recursive: true }),
@@ -190,17 +191,20 @@ export class RuncDriver implements RuntimeDriver {
         // exit, so they go (the persist dir with them). A bundle made just now has none: a
         // delete removes the monitor's files before the bundle.
         if (made === undefined) await this.removeMonitorFiles(id, bundleDir);
-        await mkdir(persistDir, { recursive: true });
+        // The monitor writes there only at an OOM kill or the exit: the directory is made while
+        // the monitor starts, and waited for before the container's process can run.
+        persistReady = mkdir(persistDir, { recursive: true });
+        persistReady.catch(() => undefined);
       }),
     ]);
     // config.json is read by the runtime only after this write and is written afresh by every
     // start, so a plain write does (no temp file and rename, no fsync: the exec root doesn't
     // outlive a reboot).
-    if ('spec' in config) await writeFile(configPath, JSON.stringify(config.spec));
+    if ('spec' in config) await Promise.all([writeFile(configPath, JSON.stringify(config.spec)), persistReady]);
     const beforeStart =
       'specReady' in config
         ? async (): Promise<void> => {
-            await writeFile(configPath, JSON.stringify(await config.specReady));
+            await Promise.all([writeFile(configPath, JSON.stringify(await config.specReady)), persistReady]);
             await config.beforeStart();
           }
         : undefined;

@@ -165,6 +165,11 @@ export class ContainerManager {
         await this.deps.store.save(record);
         continue;
       }
+      if (record.hostConfig.AutoRemove && record.state.status === 'created' && (await this.deps.runtime.exitStatus(record.id).catch(() => undefined))) {
+        // Ran and ended during a start whose "running" was never written (see startLocked).
+        await this.remove(record.id, { force: true, removeVolumes: true }).catch((err) => this.deps.debug(`auto-remove ${record.id}: ${errorMessage(err)}`));
+        continue;
+      }
       if (!isActive(record.state.status)) continue;
       const state = await this.deps.runtime.state(record.id).catch(() => undefined);
       if (state && (state.status === 'running' || state.status === 'paused')) {
@@ -271,6 +276,7 @@ export class ContainerManager {
     // Errors of the hooks (networking: "port is already allocated", "network X not found") are
     // dockerd's own, not the runtime's: they keep their message without the OCI prefix.
     let inHooks = false;
+    let overAlready = false;
     try {
       // A previous run may have left runc state behind (a crash between exit and cleanup).
       if (runtime.hasState?.(record.id) ?? true) await runtime.delete(record.id, true).catch(() => undefined);
@@ -365,7 +371,11 @@ export class ContainerManager {
         startedAt: new Date().toISOString(),
         stoppedByUser: false,
       };
-      await this.deps.store.saveState(record);
+      // An --rm container whose process is already over is removed next: writing "running"
+      // first would only delay that. A crash in between leaves it "created" with its exit
+      // recorded, which recovery removes.
+      overAlready = record.hostConfig.AutoRemove === true && (await runtime.exitStatus(record.id)) !== undefined;
+      if (!overAlready) await this.deps.store.saveState(record);
       this.publish('start', record);
       this.health.start(record);
     } catch (err) {
@@ -383,7 +393,7 @@ export class ContainerManager {
       throw new BerthError(code === 125 ? 'system' : 'invalidParameter', `failed to create task for container: OCI runtime create failed: ${message}`);
     }
     // The process may already have exited before we recorded it as running.
-    return (await runtime.exitStatus(record.id)) !== undefined;
+    return overAlready || (await runtime.exitStatus(record.id)) !== undefined;
   }
 
   /** Each hook's part of the container (mounts, env, network); their errors are dockerd's own. */

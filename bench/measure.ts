@@ -34,6 +34,25 @@ export async function timeCommand(cmd: TimedCommand, runs: number, warmups: numb
   return times;
 }
 
+/**
+ * timeCommand for several commands measured together: each round runs every command once, in
+ * turn. This machine's speed drifts by 10-20% between minutes; interleaved, the drift falls on
+ * all of them alike, so their ratios hold. One list of times per command.
+ */
+export async function timeInterleaved(cmds: TimedCommand[], runs: number, warmups: number): Promise<number[][]> {
+  const times = cmds.map(() => [] as number[]);
+  for (let i = 0; i < warmups + runs; i++) {
+    for (const [index, cmd] of cmds.entries()) {
+      const start = process.hrtime.bigint();
+      const r = await run(cmd.file, cmd.args, { timeoutMs: 60_000, ...cmd.options });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (r.code !== 0) throw new Error(describeResult(`${cmd.file} ${cmd.args.join(' ')}`, r));
+      if (i >= warmups) times[index]!.push(ms);
+    }
+  }
+  return times;
+}
+
 function statusField(pid: number, field: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);

@@ -466,6 +466,11 @@ export class NetworkHook implements ContainerHook {
     await Promise.all([
       ...(state.hostVeths ?? []).map((veth) => detachLink(veth).catch(() => undefined)),
       sandboxKey ? removeNetns(sandboxKey).catch((err) => this.net.debug(`netns ${sandboxKey}: ${errorMessage(err)}`)) : undefined,
+      // An --rm container never runs again (its removal follows, or a failed start's): its
+      // addresses go now, beside the rest, rather than as one more step before the removal
+      // answers. The address's MAC is derived from it, so a new container taking it at once
+      // meets no stale neighbour entry.
+      record.hostConfig.AutoRemove === true ? this.releaseAddresses(record) : undefined,
     ]);
     state.hostVeths = [];
     state.interfaces = {};
@@ -474,6 +479,11 @@ export class NetworkHook implements ContainerHook {
   }
 
   async removed(record: ContainerRecord): Promise<void> {
+    await this.releaseAddresses(record);
+  }
+
+  /** Returns the container's addresses to their networks (none left: nothing is written). */
+  private async releaseAddresses(record: ContainerRecord): Promise<void> {
     for (const endpoint of Object.values(record.network?.endpoints ?? {})) {
       const network = this.store.tryGet(endpoint.NetworkID);
       if (network) await this.releaseAddress(network, record.id);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, RuntimeState } from './types.js';
-import { atomicWriteJson, readJsonIfExists } from '../util/atomic.js';
+import { readJsonIfExists } from '../util/atomic.js';
 import { BerthError, invalidParameter, isErrno } from '../util/errors.js';
 import { Runc } from './runc.js';
 import { launchMonitor, readPid, type MonitorReport } from './conmon.js';
@@ -116,8 +116,9 @@ export class RuncDriver implements RuntimeDriver {
     return join(this.execRoot, 'monitors', `${id}.json`);
   }
 
+  /** Undefined when absent, or torn by a crash mid-write (see launch): then only runc's state is known. */
   private record(id: string): Promise<MonitorRecord | undefined> {
-    return readJsonIfExists<MonitorRecord>(this.recordPath(id));
+    return readJsonIfExists<MonitorRecord>(this.recordPath(id)).catch((err: unknown) => (err instanceof SyntaxError ? undefined : Promise.reject(err)));
   }
 
   private checkId(id: string): void {
@@ -169,7 +170,9 @@ export class RuncDriver implements RuntimeDriver {
       await this.abandon(id, bundleDir, monitorPid);
       throw new RuntimeStartError('OCI runtime create failed: the container monitor did not write its pid file');
     }
-    await atomicWriteJson(this.recordPath(id), { bundleDir, monitorPid } satisfies MonitorRecord, 'none');
+    // A plain write, on the path every start waits on: nothing reads the record before this
+    // start returns, and the exec root doesn't outlive a reboot (a torn record reads as absent).
+    await writeFile(this.recordPath(id), JSON.stringify({ bundleDir, monitorPid } satisfies MonitorRecord));
     return { pid: report.pid, monitorPid };
   }
 

@@ -215,32 +215,37 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   return queue(env, op);
 }
 
-static napi_value js_umount2(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+/* An operation whose first argument is a path (umount2, removeTree; for the latter it must be
+ * absolute): NULL, with a TypeError pending, when the arguments don't fit. ARGV receives all
+ * WANT arguments. */
+static op_t *path_op(napi_env env, napi_callback_info info, int kind, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   op_t *op = new_op(env);
   if (op == NULL) return NULL;
-  op->kind = OP_UMOUNT;
-  double flags = 0;
-  if (argc < 2 || get_string(env, argv[0], &op->target) || op->target == NULL || napi_get_value_double(env, argv[1], &flags) != napi_ok) {
-    return bad_arguments(env, op, "umount2(target, flags): bad arguments");
+  op->kind = kind;
+  if (argc < want || get_string(env, argv[0], &op->target) || op->target == NULL || (kind == OP_REMOVE_TREE && op->target[0] != '/')) {
+    bad_arguments(env, op, usage);
+    return NULL;
   }
+  return op;
+}
+
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  const char *usage = "umount2(target, flags): bad arguments";
+  op_t *op = path_op(env, info, OP_UMOUNT, 2, argv, usage);
+  if (op == NULL) return NULL;
+  double flags = 0;
+  if (napi_get_value_double(env, argv[1], &flags) != napi_ok) return bad_arguments(env, op, usage);
   op->flags = (unsigned long)flags;
   return queue(env, op);
 }
 
 static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  op_t *op = new_op(env);
-  if (op == NULL) return NULL;
-  op->kind = OP_REMOVE_TREE;
-  if (argc < 1 || get_string(env, argv[0], &op->target) || op->target == NULL || op->target[0] != '/') {
-    return bad_arguments(env, op, "removeTree(path): path must be an absolute path");
-  }
-  return queue(env, op);
+  op_t *op = path_op(env, info, OP_REMOVE_TREE, 1, argv, "removeTree(path): path must be an absolute path");
+  return op == NULL ? NULL : queue(env, op);
 }
 
 static napi_value init(napi_env env, napi_value exports) {

@@ -58,7 +58,7 @@ export interface ContainerHook {
    */
   beforeStart?(record: ContainerRecord): Promise<void>;
   /** After the run ended (or a start failed): release per-run resources. Must not throw. */
-  stopped?(record: ContainerRecord): Promise<void>;
+  stopped?(record: ContainerRecord, options?: { removing: boolean }): Promise<void>;
   /** When the container is removed. Must not throw. */
   removed?(record: ContainerRecord, options: { removeVolumes: boolean }): Promise<void>;
 }
@@ -103,6 +103,8 @@ export class ContainerManager {
   private readonly restarts = new RestartScheduler();
   /** Runtime deletes that an auto-removal didn't wait for (see handleExit), by container id. */
   private readonly runtimeCleanups = new Map<string, Promise<void>>();
+  /** Containers being stopped by `restart`: an --rm one among them is not removed at its exit. */
+  private readonly manualRestarts = new Set<string>();
   private readonly health: HealthMonitor;
 
   constructor(private readonly deps: ContainerDeps) {
@@ -119,10 +121,10 @@ export class ContainerManager {
   }
 
   /** Runs a release hook on every subsystem; one failing doesn't stop the others. */
-  private async runReleaseHooks(step: 'stopped' | 'removed', record: ContainerRecord, options = { removeVolumes: false }): Promise<void> {
+  private async runReleaseHooks(step: 'stopped' | 'removed', record: ContainerRecord, options = { removeVolumes: false, removing: false }): Promise<void> {
     for (const hook of this.hooks) {
       try {
-        if (step === 'stopped') await hook.stopped?.(record);
+        if (step === 'stopped') await hook.stopped?.(record, { removing: options.removing });
         else await hook.removed?.(record, options);
       } catch (err) {
         this.deps.debug(`${step} hook for ${record.id}: ${errorMessage(err)}`);
@@ -464,6 +466,9 @@ export class ContainerManager {
     if (!record || record.id !== id) return;
     /** Lets an --rm container's deferred `runc delete` go (see below). */
     let releaseRuntime: (() => void) | undefined;
+    // An --rm container is removed when it exits, unless a `restart` stopped it (dockerd's
+    // HasBeenManuallyRestarted): then it starts again.
+    const removing = record.hostConfig.AutoRemove === true && !this.manualRestarts.has(id);
     try {
       await this.withLock(id, async () => {
         // 'restarting': this run's exit was already applied and a restart is pending.
@@ -492,7 +497,7 @@ export class ContainerManager {
         // the removal has answered `wait?condition=removed`: even its spawn, a fork of this daemon,
         // would stall the event loop on that path. Shutdown waits for it (drain) and start-up
         // recovery finishes one a crash interrupted (runtime state without a record).
-        const deferRuntime = record.hostConfig.AutoRemove === true && !restart;
+        const deferRuntime = removing && !restart;
         const deleteRuntime = (): Promise<void> => this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
         let runtimeGone: Promise<void>;
         if (deferRuntime) {
@@ -506,7 +511,7 @@ export class ContainerManager {
         // shorten the exit -> removed path that every `run --rm` waits on.
         await Promise.all([
           deferRuntime ? undefined : runtimeGone,
-          this.runReleaseHooks('stopped', record),
+          this.runReleaseHooks('stopped', record, { removeVolumes: false, removing: deferRuntime }),
           this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
         ]);
         if (restart) record.state.status = 'restarting';
@@ -522,7 +527,7 @@ export class ContainerManager {
           this.restarts.schedule(id, ranFor, () => void this.restartAfterBackoff(id));
         }
       });
-      if (record.hostConfig.AutoRemove && this.deps.store.tryGet(id)) {
+      if (removing && this.deps.store.tryGet(id)) {
         await this.remove(id, { force: true, removeVolumes: true }).catch(async (err) => {
           this.deps.debug(`auto-remove ${id}: ${errorMessage(err)}`);
           // The exit wasn't written (see above): the record that stays must say how it ended.
@@ -622,7 +627,12 @@ export class ContainerManager {
 
   async restart(idOrName: string, timeoutSeconds?: number): Promise<void> {
     const record = this.deps.store.get(idOrName);
-    await this.stop(record.id, timeoutSeconds);
+    this.manualRestarts.add(record.id);
+    try {
+      await this.stop(record.id, timeoutSeconds);
+    } finally {
+      this.manualRestarts.delete(record.id);
+    }
     await this.start(record.id);
     this.publish('restart', record);
   }
@@ -695,7 +705,7 @@ export class ContainerManager {
       if (!this.runtimeCleanups.has(record.id)) await this.deps.runtime.delete(record.id, true).catch(() => undefined);
       // Addresses and volumes are released while the layer goes; the record goes last, so a
       // layer that can't be removed leaves the container listed (and removable again).
-      await Promise.all([this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes }), this.deps.layers.remove(record.id)]);
+      await Promise.all([this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes, removing: true }), this.deps.layers.remove(record.id)]);
       await this.deps.store.delete(record.id);
       this.publish('destroy', record);
       for (const resolve of this.removeWaiters.get(record.id) ?? []) resolve(record.state.exitCode);

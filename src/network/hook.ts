@@ -441,7 +441,7 @@ export class NetworkHook implements ContainerHook {
     );
   }
 
-  async stopped(record: ContainerRecord): Promise<void> {
+  async stopped(record: ContainerRecord, options: { removing: boolean } = { removing: false }): Promise<void> {
     const state = record.network;
     const ports = this.net.heldPorts.get(record.id);
     if (ports) {
@@ -466,11 +466,10 @@ export class NetworkHook implements ContainerHook {
     await Promise.all([
       ...(state.hostVeths ?? []).map((veth) => detachLink(veth).catch(() => undefined)),
       sandboxKey ? removeNetns(sandboxKey).catch((err) => this.net.debug(`netns ${sandboxKey}: ${errorMessage(err)}`)) : undefined,
-      // An --rm container never runs again (its removal follows, or a failed start's): its
-      // addresses go now, beside the rest, rather than as one more step before the removal
-      // answers. The address's MAC is derived from it, so a new container taking it at once
-      // meets no stale neighbour entry.
-      record.hostConfig.AutoRemove === true ? this.releaseAddresses(record) : undefined,
+      // An --rm container whose removal follows never runs again: its addresses go now, beside
+      // the rest, rather than as one more step before the removal answers. The address's MAC
+      // is derived from it, so a new container taking it at once meets no stale neighbour entry.
+      options.removing ? this.releaseAddresses(record) : undefined,
     ]);
     state.hostVeths = [];
     state.interfaces = {};

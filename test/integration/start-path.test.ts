@@ -77,6 +77,22 @@ describe('start path', { timeout: 600_000 }, () => {
     expectOk('rm', await d.berth(['rm', 'portclash']));
   });
 
+  it('restart of an --rm container starts it again (as dockerd does) with its address; its next exit removes it', T, async () => {
+    const id = expectOk('run --rm -d', await d.berth(['run', '-d', '--rm', 'busybox', 'sh', '-c', 'sleep 30'])).trim();
+    const before = (await d.inspectContainer(id)).NetworkSettings.IPAddress as string;
+    assert.match(before, /^\d+\.\d+\.\d+\.\d+$/);
+    expectOk('restart', await d.berth(['restart', '-t', '0', id]));
+    const after = await d.inspectContainer(id);
+    assert.equal(after.State.Running, true, 'running again after restart');
+    assert.equal(after.NetworkSettings.IPAddress, before, 'its address was kept');
+    // Another container must not be handed the restarted one's address.
+    const other = await d.berth(['run', '--rm', 'busybox', 'sh', '-c', "ip -o -4 addr show eth0 | awk '{print $4}'"]);
+    assert.equal(other.code, 0, describeResult('run other', other));
+    assert.notEqual(other.stdout.trim().split('/')[0], before);
+    expectOk('stop', await d.berth(['stop', '-t', '0', id]));
+    await waitFor(async () => ((await d.api('GET', `/containers/${id}/json`)).status === 404 ? true : undefined));
+  });
+
   it('writes hosts and resolv.conf for --network none and host as for the bridge', T, async () => {
     const none = await d.berth(['run', '--rm', '--network', 'none', '--hostname', 'solo', '--add-host', 'extra.example:10.9.8.7', '--dns', '10.1.2.3', 'busybox', 'cat', '/etc/hosts', '/etc/resolv.conf', '/etc/hostname']);
     assert.equal(none.code, 0, describeResult('run none', none));

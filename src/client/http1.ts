@@ -154,8 +154,11 @@ function frame(addr: DaemonAddress, req: HttpRequest): Framing {
     set('Content-Length', '0');
   }
   if (!has('host')) set('Host', hostHeader(addr));
-  // One request per connection: the CLI makes a few calls per run and exits.
-  if (!has('connection')) set('Connection', 'close');
+  // One request per connection: the CLI makes a few calls per run and exits. A streamed body
+  // (cp, import, build) says keep-alive all the same: a daemon that answers before the body is
+  // all read (a refused extraction) then drains the rest instead of closing, and the answer is
+  // read rather than lost to EPIPE on the next write. The client closes after the answer.
+  if (!has('connection')) set('Connection', body && !Buffer.isBuffer(body) ? 'keep-alive' : 'close');
   const upgrade = (given.get('connection') ?? []).some(([, v]) => /(^|,)\s*upgrade\s*(,|$)/i.test(v));
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
   for (const fields of given.values()) for (const [name, value] of fields) head += `${name}: ${value}\r\n`;

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -441,4 +442,29 @@ it('request() refuses header values that would split the request', async () => {
   const { addr } = await serve(() => undefined);
   await assert.rejects(request(addr, { method: 'GET', path: '/x', headers: { 'X-Auth': 'a\r\nInjected: 1' } }), TypeError);
   await assert.rejects(request(addr, { method: 'GET', path: '/a b' }), TypeError);
+});
+
+it('a daemon that refuses a streamed upload before reading it all: its answer arrives, not EPIPE', async () => {
+  // berthd's own kind of server (node:http), answering the way a failed extraction does: it
+  // has read part of the body, stops, and answers. Told `Connection: close`, node's server then
+  // closes at once and the rest of the upload meets EPIPE before the answer is read.
+  const server = createHttpServer((req, res) => {
+    req.once('data', () => {
+      req.pause();
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ message: 'cannot overwrite directory "/d/name" with non-directory "/d"' }));
+    });
+  });
+  const addr = await listen(server, 'unix');
+  for (let round = 0; round < 5; round++) {
+    // 32 MiB in 64 KiB pieces: far more than the socket buffers hold.
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        this.push(sent++ < 512 ? piece : null);
+      },
+    });
+    await assert.rejects(send(addr, { method: 'PUT', path: '/containers/c/archive', body }), (err: Error) => err instanceof ClientError && /cannot overwrite directory/.test(err.message));
+  }
 });

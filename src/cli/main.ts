@@ -42,6 +42,12 @@ function resolve(args: string[]): { entry: Entry; words: string[]; rest: string[
 export async function main(argv: string[]): Promise<number> {
   const out = process.stdout;
   const err = process.stderr;
+  // A reader that went away (`berth events | head`): end as the docker CLI does, killed by
+  // SIGPIPE (status 141), rather than with an unhandled EPIPE and a stack trace.
+  out.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
   let global;
   try {
     global = parseFlags(argv, GLOBAL_FLAGS, { stopAtPositional: true });

@@ -28,6 +28,13 @@ function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
   const path = url.pathname.replace(/^\/v1\.41/, '');
   calls.push(`${req.method} ${path}${url.search}`);
   const now = Math.floor(Date.now() / 1000);
+  if (path === '/events') {
+    // An endless stream, as a daemon's events are until the client goes.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const timer = setInterval(() => res.write(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID: 'aaaaaaaaaaaa1111', Attributes: { name: 'web' } }, time: now, timeNano: now * 1e9 })}\n`), 5);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
   if (path === '/version') return json(res, 200, { Version: '0.1.0', ApiVersion: '1.41', MinAPIVersion: '1.24', Os: 'linux', Arch: 'amd64', GoVersion: 'node', GitCommit: 'x' });
   if (path === '/containers/json') {
     return json(res, 200, [
@@ -180,4 +187,15 @@ test('version shows client and server sections', async () => {
   assert.match(r.stdout, /^Client:\n Version: {11}0\.1\.0\n API version: {7}1\.41\n/);
   assert.match(r.stdout, /\nServer:\n Engine:\n  Version: {10}0\.1\.0\n  API version: {6}1\.41 \(minimum version 1\.24\)\n/);
   assert.equal((await berth(['version', '--format', '{{.Server.Version}}'])).stdout, '0.1.0\n');
+});
+
+test('a reader that goes away (events | head) ends the CLI quietly with 141, as SIGPIPE does the docker CLI', async () => {
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" "${MAIN}" events | head -n 2`], { env: { ...process.env, BERTH_HOST: `unix://${sock}` }, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+  assert.equal(r.stdout.trim().split('\n').length, 2, r.stdout);
+  assert.equal(r.code, 141, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error/);
 });

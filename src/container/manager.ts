@@ -121,11 +121,11 @@ export class ContainerManager {
   }
 
   /** Runs a release hook on every subsystem; one failing doesn't stop the others. */
-  private async runReleaseHooks(step: 'stopped' | 'removed', record: ContainerRecord, options = { removeVolumes: false, removing: false }): Promise<void> {
+  private async runReleaseHooks(step: 'stopped' | 'removed', record: ContainerRecord, options: { removeVolumes?: boolean; removing?: boolean } = {}): Promise<void> {
     for (const hook of this.hooks) {
       try {
-        if (step === 'stopped') await hook.stopped?.(record, { removing: options.removing });
-        else await hook.removed?.(record, options);
+        if (step === 'stopped') await hook.stopped?.(record, { removing: options.removing === true });
+        else await hook.removed?.(record, { removeVolumes: options.removeVolumes === true });
       } catch (err) {
         this.deps.debug(`${step} hook for ${record.id}: ${errorMessage(err)}`);
       }
@@ -499,19 +499,15 @@ export class ContainerManager {
         // recovery finishes one a crash interrupted (runtime state without a record).
         const deferRuntime = removing && !restart;
         const deleteRuntime = (): Promise<void> => this.deps.runtime.delete(id, true).catch((err) => this.deps.debug(`runc delete ${id}: ${errorMessage(err)}`));
-        let runtimeGone: Promise<void>;
         if (deferRuntime) {
           const removalOver = new Promise<void>((resolve) => (releaseRuntime = resolve));
-          runtimeGone = removalOver.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(deleteRuntime);
-          this.trackRuntimeCleanup(id, runtimeGone);
-        } else {
-          runtimeGone = deleteRuntime();
+          this.trackRuntimeCleanup(id, removalOver.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(deleteRuntime));
         }
         // The clean-ups don't depend on each other once the process is gone; run together they
         // shorten the exit -> removed path that every `run --rm` waits on.
         await Promise.all([
-          deferRuntime ? undefined : runtimeGone,
-          this.runReleaseHooks('stopped', record, { removeVolumes: false, removing: deferRuntime }),
+          deferRuntime ? undefined : deleteRuntime(),
+          this.runReleaseHooks('stopped', record, { removing: deferRuntime }),
           this.deps.layers.unmount(id).catch((err) => this.deps.debug(`unmount ${id}: ${errorMessage(err)}`)),
         ]);
         if (restart) record.state.status = 'restarting';
@@ -705,7 +701,7 @@ export class ContainerManager {
       if (!this.runtimeCleanups.has(record.id)) await this.deps.runtime.delete(record.id, true).catch(() => undefined);
       // Addresses and volumes are released while the layer goes; the record goes last, so a
       // layer that can't be removed leaves the container listed (and removable again).
-      await Promise.all([this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes, removing: true }), this.deps.layers.remove(record.id)]);
+      await Promise.all([this.runReleaseHooks('removed', record, { removeVolumes: options.removeVolumes }), this.deps.layers.remove(record.id)]);
       await this.deps.store.delete(record.id);
       this.publish('destroy', record);
       for (const resolve of this.removeWaiters.get(record.id) ?? []) resolve(record.state.exitCode);

@@ -30,10 +30,6 @@ const BUNDLE_MONITOR_FILES = ['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid',
 
 const MONITOR_EXIT_WAIT_MS = 10_000;
 
-function isRunSteps(value: object): value is RunSteps {
-  return typeof (value as Partial<RunSteps>).spec === 'function' && typeof (value as Partial<RunSteps>).beforeStart === 'function';
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -83,7 +79,7 @@ export class RuncDriver implements RuntimeDriver {
     this.createTimeoutMs = options.createTimeoutMs ?? 60_000;
     this.runc = new Runc(this.runcPath, join(this.execRoot, 'runc'));
     this.exits = new ExitWatcher(this.exitDir);
-    if (basename(this.conmonPath) === 'berth-monitor') this.run = (options, steps) => this.launch(options, steps);
+    if (basename(this.conmonPath) === 'berth-monitor') this.run = (options, steps) => this.launch(options, { steps });
   }
 
   get runcRoot(): string {
@@ -127,28 +123,28 @@ export class RuncDriver implements RuntimeDriver {
 
   async create(options: CreateOptions): Promise<{ pid: number; monitorPid: number }> {
     const { spec, ...rest } = options;
-    return this.launch(rest, spec);
+    return this.launch(rest, { spec });
   }
 
   /**
    * Create and start in one `runc run --detach` under berth-monitor (one runtime process fewer
-   * than create + start). The monitor's start-up (a fork of this daemon, its exec, the attach
-   * socket) overlaps the container's preparation: only the runtime waits for the spec. Absent
+   * than create + start). The monitor's start-up (its spawn and exec, the attach socket)
+   * overlaps the container's preparation: only the runtime waits for the spec. Absent
    * with conmon, which has no such mode: callers prepare, create, then start.
    */
   readonly run?: (options: RunOptions, steps: RunSteps) => Promise<{ pid: number; monitorPid: number }>;
 
-  private async launch(options: RunOptions, specOrSteps: object | RunSteps): Promise<{ pid: number; monitorPid: number }> {
+  /** create() passes the spec (conmon's create, then start); run() the steps (berth-monitor's --run). */
+  private async launch(options: RunOptions, what: { spec: object } | { steps: RunSteps }): Promise<{ pid: number; monitorPid: number }> {
     const { id, bundleDir } = options;
     this.checkId(id);
-    const steps = isRunSteps(specOrSteps) ? specOrSteps : undefined;
     // Started before anything awaits, so the preparation runs while the monitor comes up.
-    const specReady = steps?.spec();
+    const specReady = 'steps' in what ? what.steps.spec() : undefined;
     const prepared = specReady?.then(
       (spec) => ({ ok: true as const, spec }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    const launched = this.startMonitor(options, steps ? { specReady: specReady!, beforeStart: steps.beforeStart } : { spec: specOrSteps });
+    const launched = this.startMonitor(options, 'steps' in what ? { specReady: specReady!, beforeStart: what.steps.beforeStart } : { spec: what.spec });
     // However the monitor fared, the preparation must be over before anything is undone or
     // reported: its mounts and namespace are what the caller's failure path cleans up.
     const [, failedPreparation] = await Promise.all([launched.catch(() => undefined), prepared]);

@@ -1,4 +1,3 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { spawnProcess, type SpawnedProcess } from './spawn.js';
 import { systemError } from '../util/errors.js';
@@ -13,32 +12,18 @@ export interface ExecResult {
  * Runs a system tool to completion and captures its output. Only modules under sys/ and
  * runtime/ call this: they are the rooms that touch the OS.
  */
-export function execTool(file: string, args: string[], options: SpawnOptions & { input?: string | Buffer } = {}): Promise<ExecResult> {
-  // posix_spawn (see spawn.ts) unless an option only child_process understands is given.
-  const simple = Object.keys(options).every((k) => k === 'cwd' || k === 'env' || k === 'input');
-  if (simple && (options.cwd === undefined || typeof options.cwd === 'string')) return execSpawned(file, args, options);
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(systemError(`cannot run ${file}: ${e.message}`, e)));
-    child.on('close', (code, signal) => {
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
-    child.stdin!.end(options.input ?? undefined);
-  });
+/** How a tool runs: its working directory, environment (default: the daemon's) and stdin. */
+export interface ToolOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
 }
 
-function execSpawned(file: string, args: string[], options: { cwd?: string | URL; env?: NodeJS.ProcessEnv; input?: string | Buffer }): Promise<ExecResult> {
+export function execTool(file: string, args: string[], options: ToolOptions = {}): Promise<ExecResult> {
+  // spawnProcess: posix_spawn rather than a fork of the daemon (see spawn.ts).
   let child: SpawnedProcess;
   try {
-    child = spawnProcess(file, args, { cwd: typeof options.cwd === 'string' ? options.cwd : process.cwd(), env: options.env ?? process.env, stdio: ['childReads', 'childWrites', 'childWrites'] });
+    child = spawnProcess(file, args, { cwd: options.cwd ?? process.cwd(), env: options.env ?? process.env, stdio: ['childReads', 'childWrites', 'childWrites'] });
   } catch (e) {
     return Promise.reject(systemError(`cannot run ${file}: ${(e as Error).message}`, e));
   }
@@ -63,7 +48,7 @@ function drain(stream: Readable): Promise<string> {
 }
 
 /** Like execTool, but a non-zero exit is an error that quotes the tool's stderr. */
-export async function execToolChecked(file: string, args: string[], options: SpawnOptions & { input?: string | Buffer } = {}): Promise<string> {
+export async function execToolChecked(file: string, args: string[], options: ToolOptions = {}): Promise<string> {
   const result = await execTool(file, args, options);
   if (result.code !== 0) {
     throw systemError(`${file} ${args.join(' ')}: exit ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);

@@ -7,6 +7,7 @@
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { findAddon } from './addon.js';
@@ -74,7 +75,7 @@ function spawnWithNode(file: string, args: string[], options: SpawnOptions): Spa
   if (options.newSession) child.unref();
   const exited = new Promise<{ code: number | null; signal: number | null }>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code, signal) => resolve({ code, signal: signal ? 1 : null }));
+    child.once('exit', (code, signal) => resolve({ code, signal: signal ? (osConstants.signals[signal] ?? null) : null }));
   });
   exited.catch(() => undefined);
   return { pid: child.pid ?? 0, stdio: options.stdio.map((s, i) => (s === 'ignore' ? null : ((child.stdio[i] as Readable | Writable | null) ?? null))), exited };

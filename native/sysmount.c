@@ -23,6 +23,7 @@
  *   mount(source, target, fstype, flags, data) -> Promise<void>
  *   umount2(target, flags) -> Promise<void>
  *   removeTree(path) -> Promise<void>      (a missing path is not an error)
+ *   x32Syscalls() -> boolean | undefined   (see src/sys/abi.ts)
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -33,6 +34,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 enum { OP_MOUNT, OP_UMOUNT, OP_REMOVE_TREE };
@@ -248,11 +250,29 @@ static napi_value js_remove_tree(napi_env env, napi_callback_info info) {
   return op == NULL ? NULL : queue(env, op);
 }
 
+/*
+ * Whether this kernel runs x32 system calls (CONFIG_X86_X32_ABI): one is tried, getpid with
+ * the x32 bit set. ENOSYS says the ABI is compiled out; anything else (a pid, or a refusal by a
+ * seccomp filter this daemon itself runs under) counts as present. Undefined off x86-64.
+ */
+static napi_value js_x32_syscalls(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+#if defined(__x86_64__)
+  long pid = syscall(0x40000000L | SYS_getpid);
+  napi_get_boolean(env, !(pid < 0 && errno == ENOSYS), &result);
+#else
+  napi_get_undefined(env, &result);
+#endif
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL },
     { "removeTree", NULL, js_remove_tree, NULL, NULL, NULL, napi_default, NULL },
+    { "x32Syscalls", NULL, js_x32_syscalls, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

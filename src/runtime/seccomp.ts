@@ -172,8 +172,16 @@ function excluded(cond: Condition | undefined, caps: Set<string>, machine: strin
   return false;
 }
 
+export interface SeccompHost {
+  /** docker's GOARCH name of this machine (the profile's arches conditions); this one's by default. */
+  machine?: string;
+  /** The kernel runs no x32 system calls (see HostFacts.x32Syscalls): SCMP_ARCH_X32 is left out. */
+  withoutX32?: boolean;
+}
+
 /** Converts a docker-format profile to linux.seccomp for a container with these capabilities. */
-export function toOciSeccomp(profile: DockerSeccompProfile, capabilities: readonly string[], machine = goArch()): OciSeccomp {
+export function toOciSeccomp(profile: DockerSeccompProfile, capabilities: readonly string[], options: SeccompHost = {}): OciSeccomp {
+  const machine = options.machine ?? goArch();
   const caps = new Set(capabilities);
   let architectures = profile.architectures ?? [];
   if (architectures.length === 0 && profile.archMap) {
@@ -181,6 +189,9 @@ export function toOciSeccomp(profile: DockerSeccompProfile, capabilities: readon
     const entry = profile.archMap.find((a) => a.architecture === native);
     if (entry) architectures = [entry.architecture, ...(entry.subArchitectures ?? [])];
   }
+  // x32 shares x86-64's audit arch: listed beside it, it only adds a branch the kernel can never
+  // take when it has no x32 ABI. Alone it stays, as the profile's author asked.
+  if (options.withoutX32 && architectures.includes('SCMP_ARCH_X86_64')) architectures = architectures.filter((a) => a !== 'SCMP_ARCH_X32');
   const syscalls: OciSeccomp['syscalls'] = [];
   for (const rule of profile.syscalls ?? []) {
     if (rule.includes && !conditionHolds(rule.includes, caps, machine)) continue;

@@ -144,9 +144,9 @@ describe('translation to the runtime spec', () => {
 });
 
 describe('seccomp profile', () => {
-  const names = (caps: string[]) => toOciSeccomp(DEFAULT_PROFILE, caps, 'amd64').syscalls.flatMap((s) => s.names);
+  const names = (caps: string[]) => toOciSeccomp(DEFAULT_PROFILE, caps, { machine: 'amd64' }).syscalls.flatMap((s) => s.names);
   it('is an allow-list that fails the rest with EPERM', () => {
-    const p = toOciSeccomp(DEFAULT_PROFILE, [], 'amd64');
+    const p = toOciSeccomp(DEFAULT_PROFILE, [], { machine: 'amd64' });
     assert.equal(p.defaultAction, 'SCMP_ACT_ERRNO');
     assert.equal(p.defaultErrnoRet, 1);
     assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
@@ -156,11 +156,22 @@ describe('seccomp profile', () => {
   it('allows namespace and mount syscalls with CAP_SYS_ADMIN, and clone only without namespace flags otherwise', () => {
     assert.ok(names(['CAP_SYS_ADMIN']).includes('mount'));
     assert.ok(names(['CAP_SYS_ADMIN']).includes('unshare'));
-    const clone = toOciSeccomp(DEFAULT_PROFILE, [], 'amd64').syscalls.find((s) => s.names.includes('clone') && s.args);
+    const clone = toOciSeccomp(DEFAULT_PROFILE, [], { machine: 'amd64' }).syscalls.find((s) => s.names.includes('clone') && s.args);
     assert.equal(clone?.args?.[0]?.op, 'SCMP_CMP_MASKED_EQ');
-    assert.ok(!toOciSeccomp(DEFAULT_PROFILE, ['CAP_SYS_ADMIN'], 'amd64').syscalls.some((s) => s.names.includes('clone') && s.args));
-    const clone3 = toOciSeccomp(DEFAULT_PROFILE, [], 'amd64').syscalls.find((s) => s.names.includes('clone3'));
+    assert.ok(!toOciSeccomp(DEFAULT_PROFILE, ['CAP_SYS_ADMIN'], { machine: 'amd64' }).syscalls.some((s) => s.names.includes('clone') && s.args));
+    const clone3 = toOciSeccomp(DEFAULT_PROFILE, [], { machine: 'amd64' }).syscalls.find((s) => s.names.includes('clone3'));
     assert.deepEqual([clone3?.action, clone3?.errnoRet], ['SCMP_ACT_ERRNO', 38]);
+  });
+  it('leaves x32 out on a kernel without that ABI, and only beside x86-64', () => {
+    const withoutX32 = toOciSeccomp(DEFAULT_PROFILE, [], { machine: 'amd64', withoutX32: true });
+    assert.deepEqual(withoutX32.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    // The rules are the same ones: only the architecture list differs.
+    assert.deepEqual(withoutX32.syscalls, toOciSeccomp(DEFAULT_PROFILE, [], { machine: 'amd64' }).syscalls);
+    const own = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X32'], syscalls: [] };
+    assert.deepEqual(toOciSeccomp(own, [], { machine: 'amd64', withoutX32: true }).architectures, ['SCMP_ARCH_X32']);
+    const listed = { ...own, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'] };
+    assert.deepEqual(toOciSeccomp(listed, [], { machine: 'amd64', withoutX32: true }).architectures, ['SCMP_ARCH_X86_64']);
+    assert.deepEqual(toOciSeccomp(listed, [], { machine: 'amd64' }).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32']);
   });
 });
 

@@ -195,6 +195,17 @@ describe('buildSpec', () => {
     ]);
   });
 
+  it("filters x32 syscalls only where the kernel has that ABI, and skips seccomp when unconfined or privileged", () => {
+    const arches = (facts: typeof host & { x32Syscalls?: boolean }, extra: Partial<SpecInput> = {}) => buildSpec(input(extra), facts).linux.seccomp?.architectures;
+    if (process.arch === 'x64') {
+      assert.deepEqual(arches({ ...host, x32Syscalls: false }), ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+      assert.deepEqual(arches({ ...host, x32Syscalls: true }), ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+      // Unknown (no addon): docker's list as is.
+      assert.deepEqual(arches(host), ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    }
+    assert.equal(arches(host, { seccomp: 'unconfined' }), undefined);
+    assert.equal(arches(host, { privileged: true }), undefined);
+  });
   it('passes noNewPrivileges and rejects relative paths and empty commands', () => {
     assert.equal(buildSpec(input({ noNewPrivileges: true }), host).process.noNewPrivileges, true);
     assert.throws(() => buildSpec(input({ cwd: 'work' }), host), (err) => isBerthError(err, 'invalidParameter'));

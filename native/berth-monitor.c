@@ -18,6 +18,9 @@
  *   - the exit status (128+N for signal N) goes to PERSIST/exit and EXIT_DIR/CID, each written
  *     to a temp name "NAME.XXXXXX" and renamed, so an inotify watcher never reads half a file;
  *     PERSIST/oom and BUNDLE/oom appear first if the kernel OOM-killed anything in the container
+ *   - with --run (berth's own mode, not conmon's) the runtime starts at once and BUNDLE/config.json
+ *     is a symlink to the start pipe: runc's start-up overlaps berthd's preparation, and runc
+ *     reads the spec when berthd writes it there, after the attach handshake
  *
  * Why not conmon: it links glib and the shared glibc, about 2.3 MiB RSS per container. This is
  * one static binary with no allocations on the steady path beyond queued attach output.
@@ -375,7 +378,7 @@ static void parse_args(int argc, char **argv) {
              "  -p/--container-pidfile, -P/--conmon-pidfile, -l/--log-path (k8s-file:PATH|none:),\n"
              "  --exit-dir, --persist-dir, --socket-dir-path, --log-level, --runtime-arg,\n"
              "  -t/--terminal, -i/--stdin, --leave-stdin-open, -e/--exec, --exec-process-spec,\n"
-             "  --exec-attach, --run (runc run --detach after the attach handshake)\n");
+             "  --exec-attach, --run (runc run --detach, its spec read from the start pipe)\n");
       exit(0);
     }
     if (arg[0] == '-' && arg[1] == '-') {
@@ -842,6 +845,24 @@ static void setup_fifo(struct line_reader *r, const char *name) {
   if (r->dummy_writer < 0) fail("open %s: %s", path, strerror(errno));
 }
 
+/*
+ * --run: BUNDLE/config.json becomes /proc/OUR_PID/fd/START_FD, so the runtime, started at once,
+ * opens the start pipe as its spec (an anonymous pipe opened through /proc never waits for a
+ * writer) and reads it when berthd writes it: the Go runtime's start-up and runc's own argument
+ * handling (a third of `runc run` here) happen while berthd still prepares the container, and
+ * nothing of the container exists before the spec arrives. berthd ending the pipe without a
+ * spec makes runc fail on an empty config before it created anything. berthd also renames a
+ * copy of the spec over the link (for later execs): a runtime that opens it after that reads the
+ * same spec from the file.
+ */
+static void link_spec_to_start_pipe(void) {
+  char path[PATH_MAX], target[64];
+  if (!path_join(path, sizeof path, opt.bundle, "config.json")) fail("bundle path too long");
+  snprintf(target, sizeof target, "/proc/%d/fd/%d", (int)getpid(), start_fd);
+  if (unlink(path) < 0 && errno != ENOENT) fail("cannot replace %s: %s", path, strerror(errno));
+  if (symlink(target, path) < 0) fail("cannot link %s: %s", path, strerror(errno));
+}
+
 /* ---- attach socket ---------------------------------------------------------------------- */
 
 /*
@@ -1064,9 +1085,9 @@ static void start_runtime(int child_in, int child_out, int child_err, const sigs
   sigprocmask(SIG_SETMASK, old_mask, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* a monitor that dies mid-create takes runc with it */
   if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(child_err, 2) < 0) _exit(127);
-  if (opt.exec_attach && start_fd >= 0) {
+  if (opt.exec_attach && start_fd >= 0 && !opt.run) {
     /* Wait for berthd's second start-pipe write: its client is connected, so no output of a
-     * short exec can be missed. */
+     * short exec can be missed. (--run waits in the runtime itself: see link_spec_to_start_pipe.) */
     char buf[64];
     read_wait(start_fd, buf, sizeof buf);
   }
@@ -1120,6 +1141,7 @@ static void runtime_finished(void) {
     container_exited = true;
   }
   if (!opt.exec) setup_oom_watch(container_pid);
+  close_fd(&start_fd);
   started = true;
 }
 
@@ -1345,22 +1367,29 @@ int main(int argc, char **argv) {
   child_err = fds[1];
   set_nonblocking(err_fd);
 
+  /* --run: the runtime comes first, held by its spec (see link_spec_to_start_pipe), so its
+   * start-up overlaps the rest of ours and berthd's preparation. */
+  if (opt.run) {
+    link_spec_to_start_pipe();
+    start_runtime(child_in, child_out, child_err, &old_mask);
+  }
   if (opt.bundle) {
     setup_attach_socket();
     setup_fifo(&ctl, "ctl");
     setup_fifo(&winsz, "winsz");
   }
   if (opt.exec_attach) {
-    /* The socket listens: berthd may connect its client now, then lets runc exec go. */
+    /* The socket listens: berthd may connect its client now, then lets the runtime go. */
     send_sync(attach_pipe_fd, 0, NULL);
     close_fd(&attach_pipe_fd);
   }
 
-  start_runtime(child_in, child_out, child_err, &old_mask);
+  if (!opt.run) start_runtime(child_in, child_out, child_err, &old_mask);
   if (child_in != null_r) close(child_in);
   if (child_out != null_w) close(child_out);
   close(child_err);
-  close_fd(&start_fd);
+  /* --run: the runtime opens the start pipe through our /proc entry; it stays until runc is done. */
+  if (!opt.run) close_fd(&start_fd);
 
   run_loop();
 

@@ -31,9 +31,10 @@ export interface MonitorLaunch {
   leaveStdinOpen: boolean;
   /**
    * berth-monitor only: create and start in one `runc run --detach`, calling this once the
-   * attach socket listens and before the runtime runs (see launchMonitor).
+   * attach socket listens; it resolves with the spec (config.json's text), which the waiting
+   * runtime reads from the start pipe (see launchMonitor).
    */
-  beforeStart?: () => Promise<void>;
+  beforeStart?: () => Promise<string>;
 }
 
 /** The outcome the monitor reports on its sync pipe once `runc create` has finished. */
@@ -124,9 +125,10 @@ function collect(stream: Readable | null): Promise<string> {
  *
  * With `beforeStart` (berth-monitor's --run), the exec sessions' handshake instead: a first
  * start-pipe write lets the monitor set up; {"data": 0} on the attach pipe says its attach
- * socket listens; beforeStart connects the clients; a second write lets `runc run --detach`
- * go, one runtime process where `runc create` + `runc start` were two, and the sync pipe then
- * reports the pid of a process that is already running.
+ * socket listens; beforeStart connects the clients and gives the spec. `runc run --detach` (one
+ * runtime process where `runc create` + `runc start` were two) is already running by then,
+ * waiting on BUNDLE/config.json, the monitor's link to the start pipe: the spec written there
+ * lets it go. The sync pipe then reports the pid of a process that is already running.
  */
 export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
   const run = l.beforeStart !== undefined;
@@ -165,15 +167,18 @@ export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promis
       const exitCode = await Promise.race([spawned, delay(100).then(() => null)]).catch(() => null);
       return failed(exitCode, `did not open the attach socket within ${timeoutMs} ms`);
     }
+    let spec: string;
     try {
-      await l.beforeStart();
+      spec = await l.beforeStart();
     } catch (err) {
-      // The runtime has not run: the monitor (and runc waiting under it) goes, nothing started.
+      // The runtime has not read a spec: the monitor (and runc waiting under it, which dies
+      // with it) goes, nothing started. An ended pipe fails a runtime that outlived it anyway.
+      startPipe.destroy();
       const monitorPid = await readPid(l.conmonPidFile);
       if (monitorPid !== undefined) process.kill(monitorPid, 'SIGKILL');
       throw err;
     }
-    startPipe.end('1');
+    startPipe.end(spec);
   }
 
   // The monitor's first process writes the pid file before it exits: read while the runtime runs.

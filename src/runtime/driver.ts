@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, RuntimeState } from './types.js';
 import { readJsonIfExists } from '../util/atomic.js';
@@ -196,18 +196,29 @@ export class RuncDriver implements RuntimeDriver {
         persistReady.catch(() => undefined);
       }),
     ]);
-    // config.json is read by the runtime only after this write and is written afresh by every
-    // start, so a plain write does (no temp file and rename, no fsync: the exec root doesn't
-    // outlive a reboot).
-    if ('spec' in config) await Promise.all([writeFile(configPath, JSON.stringify(config.spec)), persistReady]);
+    // config.json is written afresh by every start, and nothing reads it before this write is
+    // over, so no fsync (the exec root doesn't outlive a reboot). It is renamed into place: with
+    // --run, what it replaces is the monitor's link to the start pipe (see launchMonitor).
+    const writeConfig = async (text: string): Promise<void> => {
+      const temp = `${configPath}.next`;
+      await writeFile(temp, text);
+      await rename(temp, configPath);
+    };
+    if ('spec' in config) await Promise.all([writeConfig(JSON.stringify(config.spec)), persistReady]);
+    // With --run the runtime reads the spec from the start pipe; the file is for later execs,
+    // written meanwhile and waited for before the start answers.
+    let configWritten: Promise<void> = Promise.resolve();
     const beforeStart =
       'specReady' in config
-        ? async (): Promise<void> => {
-            await Promise.all([writeFile(configPath, JSON.stringify(await config.specReady)), persistReady]);
-            await config.beforeStart();
+        ? async (): Promise<string> => {
+            const spec = JSON.stringify(await config.specReady);
+            configWritten = writeConfig(spec);
+            configWritten.catch(() => undefined);
+            await Promise.all([persistReady, config.beforeStart()]);
+            return spec;
           }
         : undefined;
-    return launchMonitor(
+    const launched = await launchMonitor(
       {
         conmonPath: this.conmonPath,
         runcPath: this.runcPath,
@@ -228,6 +239,8 @@ export class RuncDriver implements RuntimeDriver {
       },
       this.createTimeoutMs,
     );
+    await configWritten;
+    return launched;
   }
 
   /** Undo a half-made container so the id can be used again. */

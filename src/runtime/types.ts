@@ -95,6 +95,7 @@ export type RunOptions = Omit<CreateOptions, 'spec'>;
 export interface RunSteps {
   /** Prepares the container and resolves with its OCI spec (a rejection aborts the run). */
   spec: () => Promise<object>;
+  /** Once the spec is ready and clients can attach; the runtime reads the spec after it. */
   beforeStart: () => Promise<void>;
 }
 

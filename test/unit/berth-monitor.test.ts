@@ -8,7 +8,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,12 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# Like runc run, the spec is read first: with --run, config.json is the monitor's link to the
+# start pipe and the read waits for berthd's spec; an empty one fails before anything exists.
+case " $all " in *" run "*)
+  cat "$dir/config.json" > "$dir/spec-read" || exit 1
+  if [ ! -s "$dir/spec-read" ]; then echo 'time="now" level=error msg="config.json: unexpected end of JSON input"' >&2; exit 1; fi ;;
+esac
 echo "$all" > "$dir/argv"
 if [ -e "$dir/fail" ]; then echo 'time="now" level=error msg="fake runtime: no such thing"' >&2; exit 1; fi
 # Through fd 3: sh gives a background job /dev/null as its stdin unless it is redirected.
@@ -174,23 +180,30 @@ describe('berth-monitor protocol (fake runtime)', { skip: existsSync(MONITOR) ? 
     assert.equal(readFileSync(exitFile(l), 'utf8'), '0');
   });
 
-  it('--run: runc run --detach only after beforeStart, whose client gets all of a short run\'s output', async () => {
+  it('--run: the runtime goes on only with the spec beforeStart gives, whose client gets all of a short run\'s output', async () => {
     const l = layout('echo early; echo late >&2\n');
     const packets: Buffer[] = [];
     let ended = false;
     let sock: SeqpacketSocket | undefined;
+    const spec = JSON.stringify({ ociVersion: '1.0.2', note: 'x'.repeat(100_000) });
     const { report } = await launchMonitor(
       {
         ...l,
         beforeStart: async () => {
-          assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime waits for beforeStart');
+          assert.match(readlinkSync(join(l.bundleDir, 'config.json')), /^\/proc\/\d+\/fd\/\d+$/);
+          // The runtime is up already, held by the spec it reads.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime waits for the spec');
           sock = SeqpacketSocket.connect(join(l.socketDir, l.id, 'attach'), { onPacket: (p) => packets.push(Buffer.from(p)), onEnd: () => (ended = true) });
           await new Promise((resolve) => setTimeout(resolve, 50));
+          return spec;
         },
       },
       10_000,
     );
     assert.ok(report.ok, JSON.stringify(report));
+    // Larger than a pipe's buffer: written as the runtime reads.
+    assert.equal(readFileSync(join(l.bundleDir, 'spec-read'), 'utf8'), spec);
     assert.match(readFileSync(join(l.bundleDir, 'argv'), 'utf8'), /\brun --detach --bundle \S+ --pid-file \S+ c\d+$/m);
     assert.ok(await waitFor(() => ended), 'the socket did not end with the container');
     sock?.close();
@@ -210,7 +223,8 @@ describe('berth-monitor protocol (fake runtime)', { skip: existsSync(MONITOR) ? 
     assert.ok(monitorPid);
     assert.ok(await waitFor(() => !existsSync(`/proc/${monitorPid}/stat`) || readFileSync(`/proc/${monitorPid}/stat`, 'utf8').includes(') Z')), 'the monitor is gone');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime never ran');
+    assert.equal(existsSync(join(l.bundleDir, 'argv')), false, 'the runtime never went past its spec');
+    assert.equal(processesMentioning(l.bundleDir).length, 0, 'the waiting runtime went with the monitor');
     assert.equal(existsSync(l.logPath) ? readFileSync(l.logPath, 'utf8') : '', '');
   });
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, RuntimeState } from './types.js';
@@ -70,7 +70,8 @@ export class RuncDriver implements RuntimeDriver {
   private readonly runc: Runc;
   private readonly exits: ExitWatcher;
   private readonly deleting = new Map<string, Promise<void>>();
-  private rootsReady: Promise<void> | undefined;
+  /** The exec root's shared directories exist (made at the first start; nothing else removes them). */
+  private rootsMade = false;
 
   constructor(options: RuncDriverOptions) {
     this.execRoot = options.execRoot;
@@ -138,13 +139,16 @@ export class RuncDriver implements RuntimeDriver {
   private async launch(options: RunOptions, what: { spec: object } | { steps: RunSteps }): Promise<{ pid: number; monitorPid: number }> {
     const { id, bundleDir } = options;
     this.checkId(id);
-    // Started before anything awaits, so the preparation runs while the monitor comes up.
-    const specReady = 'steps' in what ? what.steps.spec() : undefined;
+    // The monitor first: it starts the runtime, whose own start-up is the longest step and
+    // needs nothing of the preparation but the spec at its end (see startMonitor). The
+    // preparation starts before anything awaits, so it runs while both come up.
+    let specReady: Promise<object> | undefined;
+    const launched = this.startMonitor(options, 'steps' in what ? { specReady: () => specReady!, beforeStart: what.steps.beforeStart } : { spec: what.spec });
+    specReady = 'steps' in what ? what.steps.spec() : undefined;
     const prepared = specReady?.then(
       (spec) => ({ ok: true as const, spec }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    const launched = this.startMonitor(options, 'steps' in what ? { specReady: specReady!, beforeStart: what.steps.beforeStart } : { spec: what.spec });
     // However the monitor fared, the preparation must be over before anything is undone or
     // reported: its mounts and namespace are what the caller's failure path cleans up.
     const [, failedPreparation] = await Promise.all([launched.catch(() => undefined), prepared]);
@@ -172,30 +176,31 @@ export class RuncDriver implements RuntimeDriver {
     return { pid: report.pid, monitorPid };
   }
 
-  /** The monitor's directories and files, then the monitor itself; config.json is written before the runtime runs. */
+  /**
+   * The monitor's directories and files, then the monitor itself; config.json is written before
+   * the runtime runs (with --run: handed to the runtime waiting for it, see launchMonitor).
+   */
   private async startMonitor(
     options: RunOptions,
-    config: { spec: object } | { specReady: Promise<object>; beforeStart: () => Promise<void> },
+    config: { spec: object } | { specReady: () => Promise<object>; beforeStart: () => Promise<void> },
   ): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
     const { id, bundleDir } = options;
     const persistDir = this.persistDir(id);
     const socketDir = join(this.execRoot, 'socket');
     const configPath = join(bundleDir, 'config.json');
-    let persistReady: Promise<unknown> = Promise.resolve();
-    await Promise.all([
-      this.ensureRoots(),
-      mkdir(dirname(options.logPath), { recursive: true }),
-      mkdir(bundleDir, { recursive: true }).then(async (made) => {
-        // A restarted container reuses its id and bundle: stale exit records would read as a new
-        // exit, so they go (the persist dir with them). A bundle made just now has none: a
-        // delete removes the monitor's files before the bundle.
-        if (made === undefined) await this.removeMonitorFiles(id, bundleDir);
-        // The monitor writes there only at an OOM kill or the exit: the directory is made while
-        // the monitor starts, and waited for before the container's process can run.
-        persistReady = mkdir(persistDir, { recursive: true });
-        persistReady.catch(() => undefined);
-      }),
-    ]);
+    // Synchronously, the few syscalls these take: queued on the thread pool they would wait
+    // behind the preparation's mount and namespace work, and the monitor (then runc) with them.
+    // The exec root's shared directories are made once per daemon.
+    this.ensureRootsSync();
+    mkdirSync(dirname(options.logPath), { recursive: true });
+    // A restarted container reuses its id and bundle: stale exit records would read as a new
+    // exit, so they go (the persist dir with them). A bundle made just now has none: a delete
+    // removes the monitor's files before the bundle.
+    if (mkdirSync(bundleDir, { recursive: true }) === undefined) await this.removeMonitorFiles(id, bundleDir);
+    // The monitor writes there only at an OOM kill or the exit: the directory is made while the
+    // monitor starts, and waited for before the container's process can run.
+    const persistReady = mkdir(persistDir, { recursive: true });
+    persistReady.catch(() => undefined);
     // config.json is written afresh by every start, and nothing reads it before this write is
     // over, so no fsync (the exec root doesn't outlive a reboot). It is renamed into place: with
     // --run, what it replaces is the monitor's link to the start pipe (see launchMonitor).
@@ -211,7 +216,7 @@ export class RuncDriver implements RuntimeDriver {
     const beforeStart =
       'specReady' in config
         ? async (): Promise<string> => {
-            const spec = JSON.stringify(await config.specReady);
+            const spec = JSON.stringify(await config.specReady());
             configWritten = writeConfig(spec);
             configWritten.catch(() => undefined);
             await Promise.all([persistReady, config.beforeStart()]);
@@ -355,17 +360,12 @@ export class RuncDriver implements RuntimeDriver {
    * The exec root's shared directories, made once per daemon rather than on every start (the
    * exec root belongs to this daemon; nothing else removes them while it runs).
    */
-  private ensureRoots(): Promise<void> {
-    this.rootsReady ??= Promise.all(
-      [this.runcRoot, this.exitDir, join(this.execRoot, 'socket'), join(this.execRoot, 'persist'), dirname(this.recordPath('x'))].map((d) => mkdir(d, { recursive: true })),
-    ).then(
-      () => undefined,
-      (err: unknown) => {
-        this.rootsReady = undefined;
-        throw err;
-      },
-    );
-    return this.rootsReady;
+  private ensureRootsSync(): void {
+    if (this.rootsMade) return;
+    for (const dir of [this.runcRoot, this.exitDir, join(this.execRoot, 'socket'), join(this.execRoot, 'persist'), dirname(this.recordPath('x'))]) {
+      mkdirSync(dir, { recursive: true });
+    }
+    this.rootsMade = true;
   }
 
   async exitStatus(id: string): Promise<ExitStatus | undefined> {

@@ -9,7 +9,7 @@ import { conflict, invalidParameter, isBerthError, BerthError, errorMessage, sys
 import { newId, randomName } from '../util/ids.js';
 import type { ImageService } from '../image/types.js';
 import type { ContainerLayerService } from '../snapshot/types.js';
-import type { ResolvedUser, RuntimeDriver, SpecInput, SpecMount } from '../runtime/types.js';
+import type { ResolvedUser, RunOptions, RuntimeDriver, SpecInput, SpecMount } from '../runtime/types.js';
 import { ContainerStore, validateContainerName } from './store.js';
 import { initialState, isActive, type ContainerRecord } from './model.js';
 import { parseCreateBody } from './create.js';
@@ -230,6 +230,9 @@ export class ContainerManager {
       for (const hook of this.hooks) await hook.create?.(record, body);
       await this.deps.store.save(record);
       this.publish('create', record);
+      // `docker run` starts it next: its monitor and runtime come up meanwhile (see
+      // RuntimeDriver.prepareRun), once this answer is on its way.
+      if (this.deps.runtime.prepareRun) setImmediate(() => this.deps.runtime.prepareRun?.(this.runOptions(record)));
       return { Id: id, Warnings: warnings };
     } catch (err) {
       this.deps.store.releaseName(name);
@@ -271,10 +274,24 @@ export class ContainerManager {
     }
   }
 
+  /** What the runtime's monitor is started with; none of it can change between create and start. */
+  private runOptions(record: ContainerRecord): RunOptions {
+    return {
+      id: record.id,
+      bundleDir: join(this.deps.bundleRoot, record.id),
+      logPath: record.logPath,
+      noLog: logDriverOf(record.hostConfig) === 'none',
+      tty: record.config.Tty === true,
+      openStdin: record.config.OpenStdin === true,
+      // docker closes a container's stdin when its attached client's input ends only for
+      // StdinOnce without a TTY; a TTY's stdin stays open for the next attach.
+      stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
+    };
+  }
+
   /** Starts the container; true when its process has already exited (apply it outside the lock). */
   private async startLocked(record: ContainerRecord): Promise<boolean> {
     const { runtime, layers, images } = this.deps;
-    const bundleDir = join(this.deps.bundleRoot, record.id);
     // Errors of the hooks (networking: "port is already allocated", "network X not found") are
     // dockerd's own, not the runtime's: they keep their message without the OCI prefix.
     let inHooks = false;
@@ -282,17 +299,7 @@ export class ContainerManager {
     try {
       // A previous run may have left runc state behind (a crash between exit and cleanup).
       if (runtime.hasState?.(record.id) ?? true) await runtime.delete(record.id, true).catch(() => undefined);
-      const launch = {
-        id: record.id,
-        bundleDir,
-        logPath: record.logPath,
-        noLog: logDriverOf(record.hostConfig) === 'none',
-        tty: record.config.Tty === true,
-        openStdin: record.config.OpenStdin === true,
-        // docker closes a container's stdin when its attached client's input ends only for
-        // StdinOnce without a TTY; a TTY's stdin stays open for the next attach.
-        stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
-      };
+      const launch = this.runOptions(record);
       const prepare = async (): Promise<object> => {
         // The mount, the /etc files and the hooks run together; only the user, the working dir
         // and hooks that copy image content (volumes) wait for the rootfs. The hooks follow the
@@ -544,7 +551,7 @@ export class ContainerManager {
 
   /** Resolves when the runtime deletes that removals didn't wait for have finished. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.runtimeCleanups.values()]);
+    await Promise.allSettled([...this.runtimeCleanups.values(), this.deps.runtime.dropPreparedRuns?.()]);
   }
 
   /** A restart policy's restart, once the back-off has passed. A failed start is one more exit. */

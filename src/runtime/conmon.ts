@@ -46,7 +46,7 @@ const SYNC_PIPE_FD = 3;
 const START_PIPE_FD = 4;
 const ATTACH_PIPE_FD = 5;
 
-export function conmonArgs(l: MonitorLaunch): string[] {
+export function conmonArgs(l: MonitorLaunch, run = l.beforeStart !== undefined): string[] {
   const args = [
     '--api-version', '1',
     '-c', l.id,
@@ -67,7 +67,7 @@ export function conmonArgs(l: MonitorLaunch): string[] {
   if (l.tty) args.push('--terminal');
   if (l.openStdin) args.push('--stdin');
   if (l.openStdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
-  if (l.beforeStart) args.push('--run', '--exec-attach');
+  if (run) args.push('--run', '--exec-attach');
   return args;
 }
 
@@ -116,25 +116,13 @@ function collect(stream: Readable | null): Promise<string> {
   });
 }
 
-/**
- * Starts the monitor, which double-forks into its own session (so the monitor and the container
- * outlive the daemon, even a kill -9 of it) and runs `runc create`. Readiness comes over the
- * _OCI_SYNCPIPE fd protocol, podman's way: the first line says the container pid or carries
- * runc's error. The direct child exits as soon as it has forked the monitor and written the
- * monitor's pid to --conmon-pidfile.
- *
- * With `beforeStart` (berth-monitor's --run), the exec sessions' handshake instead: a first
- * start-pipe write lets the monitor set up; {"data": 0} on the attach pipe says its attach
- * socket listens; beforeStart connects the clients and gives the spec. `runc run --detach` (one
- * runtime process where `runc create` + `runc start` were two) is already running by then,
- * waiting on BUNDLE/config.json, the monitor's link to the start pipe: the spec written there
- * lets it go. The sync pipe then reports the pid of a process that is already running.
- */
-export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
-  const run = l.beforeStart !== undefined;
+type Launched = { report: MonitorReport; monitorPid: number | undefined };
+
+/** The monitor process just spawned, with what every way of driving it needs. */
+function spawnMonitor(l: MonitorLaunch, run: boolean, timeoutMs: number) {
   let child: SpawnedProcess;
   try {
-    child = spawnProcess(l.conmonPath, conmonArgs(l), {
+    child = spawnProcess(l.conmonPath, conmonArgs(l, run), {
       cwd: l.bundleDir,
       newSession: true,
       // fd 3 the sync pipe; with --run also fd 4 the start pipe and fd 5 the attach pipe.
@@ -151,41 +139,91 @@ export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promis
   const spawned = child.exited.then((exit) => exit.code).catch((err: unknown) => Promise.reject(systemError(`cannot run ${l.conmonPath}: ${errorMessage(err)}`, err)));
   spawned.catch(() => undefined);
   const stderr = collect(child.stdio[2] as Readable);
-  const syncPipe = child.stdio[SYNC_PIPE_FD] as Readable;
-  const failed = async (exitCode: number | null, what: string): Promise<{ report: MonitorReport; monitorPid: number | undefined }> => {
+  const failed = async (exitCode: number | null, what: string): Promise<Launched> => {
     const detail = (await stderr).trim();
     const reason = exitCode !== null && exitCode !== 0 ? `${l.conmonPath} exited with status ${String(exitCode)}${detail ? `: ${detail}` : ''}` : `${l.conmonPath} ${what}`;
     return { report: { ok: false, message: reason }, monitorPid: await readPid(l.conmonPidFile) };
   };
+  /** The sync pipe's report, once the runtime is done. */
+  const report = async (): Promise<Launched> => {
+    // The monitor's first process writes the pid file before it exits: read while the runtime runs.
+    const monitorPid = spawned.then(() => readPid(l.conmonPidFile)).catch(() => undefined);
+    const [line, exitCode] = await Promise.all([firstLine(child.stdio[SYNC_PIPE_FD] as Readable, timeoutMs), spawned]);
+    if (line !== undefined) return { report: parseSyncMessage(line), monitorPid: await monitorPid };
+    return failed(exitCode, `did not report the container within ${timeoutMs} ms`);
+  };
+  return { child, spawned, failed, report };
+}
 
-  if (l.beforeStart) {
-    const startPipe = child.stdio[START_PIPE_FD] as Writable;
-    startPipe.on('error', () => undefined);
-    startPipe.write('0');
-    const ready = await firstLine(child.stdio[ATTACH_PIPE_FD] as Readable, timeoutMs);
-    if (ready === undefined) {
-      const exitCode = await Promise.race([spawned, delay(100).then(() => null)]).catch(() => null);
-      return failed(exitCode, `did not open the attach socket within ${timeoutMs} ms`);
-    }
-    let spec: string;
-    try {
-      spec = await l.beforeStart();
-    } catch (err) {
-      // The runtime has not read a spec: the monitor (and runc waiting under it, which dies
-      // with it) goes, nothing started. An ended pipe fails a runtime that outlived it anyway.
-      startPipe.destroy();
-      const monitorPid = await readPid(l.conmonPidFile);
-      if (monitorPid !== undefined) process.kill(monitorPid, 'SIGKILL');
-      throw err;
-    }
-    startPipe.end(spec);
-  }
+/**
+ * A berth-monitor started with --run whose runtime waits for its spec: `runc run --detach` (one
+ * runtime process where `runc create` + `runc start` were two) starts at once and blocks on
+ * BUNDLE/config.json, the monitor's link to the start pipe. A first start-pipe write lets the
+ * monitor set up; {"data": 0} on the attach pipe says its attach socket listens.
+ */
+export interface WaitingMonitor {
+  /** True once the attach socket listens, false if the monitor failed to get there. */
+  readonly ready: Promise<boolean>;
+  /**
+   * Runs beforeStart (which connects the attached clients and gives the spec), hands the spec
+   * to the runtime, and resolves with the monitor's report: the pid of a process already running.
+   */
+  go(beforeStart: () => Promise<string>): Promise<Launched>;
+  /** The runtime never gets its spec: the pipe ends and the monitor (runc dies with it) is killed. */
+  abandon(): Promise<void>;
+}
 
-  // The monitor's first process writes the pid file before it exits: read while the runtime runs.
-  const monitorPid = spawned.then(() => readPid(l.conmonPidFile)).catch(() => undefined);
-  const [line, exitCode] = await Promise.all([firstLine(syncPipe, timeoutMs), spawned]);
-  if (line !== undefined) return { report: parseSyncMessage(line), monitorPid: await monitorPid };
-  return failed(exitCode, `did not report the container within ${timeoutMs} ms`);
+export function spawnWaitingMonitor(l: MonitorLaunch, timeoutMs: number): WaitingMonitor {
+  const monitor = spawnMonitor(l, true, timeoutMs);
+  const startPipe = monitor.child.stdio[START_PIPE_FD] as Writable;
+  startPipe.on('error', () => undefined);
+  startPipe.write('0');
+  const readyLine = firstLine(monitor.child.stdio[ATTACH_PIPE_FD] as Readable, timeoutMs);
+  const abandon = async (): Promise<void> => {
+    // An ended pipe fails a runtime still waiting (an empty spec) should the kill come too late.
+    startPipe.destroy();
+    const monitorPid = await readPid(l.conmonPidFile);
+    if (monitorPid !== undefined) {
+      try {
+        process.kill(monitorPid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  };
+  return {
+    ready: readyLine.then((line) => line !== undefined),
+    abandon,
+    async go(beforeStart) {
+      if ((await readyLine) === undefined) {
+        const exitCode = await Promise.race([monitor.spawned, delay(100).then(() => null)]).catch(() => null);
+        return monitor.failed(exitCode, `did not open the attach socket within ${timeoutMs} ms`);
+      }
+      let spec: string;
+      try {
+        spec = await beforeStart();
+      } catch (err) {
+        // The runtime has not read a spec: nothing of the container exists.
+        await abandon();
+        throw err;
+      }
+      startPipe.end(spec);
+      return monitor.report();
+    },
+  };
+}
+
+/**
+ * Starts the monitor, which double-forks into its own session (so the monitor and the container
+ * outlive the daemon, even a kill -9 of it) and runs `runc create`. Readiness comes over the
+ * _OCI_SYNCPIPE fd protocol, podman's way: the first line says the container pid or carries
+ * runc's error. The direct child exits as soon as it has forked the monitor and written the
+ * monitor's pid to --conmon-pidfile. With `beforeStart` (berth-monitor's --run): see
+ * WaitingMonitor.
+ */
+export async function launchMonitor(l: MonitorLaunch, timeoutMs: number): Promise<Launched> {
+  if (l.beforeStart) return spawnWaitingMonitor(l, timeoutMs).go(l.beforeStart);
+  return spawnMonitor(l, false, timeoutMs).report();
 }
 
 export async function readPid(path: string): Promise<number | undefined> {

@@ -5,7 +5,7 @@ import type { CreateOptions, ExitStatus, RunOptions, RunSteps, RuntimeDriver, Ru
 import { readJsonIfExists } from '../util/atomic.js';
 import { BerthError, invalidParameter, isErrno } from '../util/errors.js';
 import { Runc } from './runc.js';
-import { launchMonitor, readPid, type MonitorReport } from './conmon.js';
+import { launchMonitor, readPid, spawnWaitingMonitor, type MonitorLaunch, type MonitorReport, type WaitingMonitor } from './conmon.js';
 import { CONTAINER_ID_PATTERN, ExitWatcher, readExitStatus } from './exits.js';
 import { parseSignal } from './signals.js';
 import { RuntimeStartError } from './errors.js';
@@ -29,6 +29,11 @@ interface MonitorRecord {
 const BUNDLE_MONITOR_FILES = ['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'];
 
 const MONITOR_EXIT_WAIT_MS = 10_000;
+
+/** How long a monitor prepared at create waits for its start (docker run's comes at once). */
+const PREPARED_RUN_MS = 5_000;
+/** At most this many prepared monitors (each with a runc waiting under it) at a time. */
+const MAX_PREPARED_RUNS = 8;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,6 +75,10 @@ export class RuncDriver implements RuntimeDriver {
   private readonly runc: Runc;
   private readonly exits: ExitWatcher;
   private readonly deleting = new Map<string, Promise<void>>();
+  /** Monitors started ahead of their container's start (see prepareRun), by container id. */
+  private readonly prepared = new Map<string, { monitor: WaitingMonitor; options: RunOptions; persistReady: Promise<unknown>; timer: NodeJS.Timeout }>();
+  /** Prepared monitors being dropped, by container id: a start or delete of the id waits. */
+  private readonly dropping = new Map<string, Promise<void>>();
   /** The exec root's shared directories exist (made at the first start; nothing else removes them). */
   private rootsMade = false;
 
@@ -177,73 +186,147 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   /**
+   * For a container about to be started for the first time (berth-monitor only): its monitor and
+   * runtime are started now, the runtime waiting for its spec, and the start that follows within
+   * PREPARED_RUN_MS uses them (see startMonitor), so runc's own start-up happens while the client
+   * is still between its create and its start. Nothing of the container exists until that start
+   * hands over the spec; unused, they are dropped (a kill: runc dies with its monitor).
+   */
+  prepareRun(options: RunOptions): void {
+    const { id, bundleDir } = options;
+    this.checkId(id);
+    if (!this.run || this.prepared.has(id) || this.dropping.has(id) || this.prepared.size >= MAX_PREPARED_RUNS) return;
+    try {
+      this.ensureRootsSync();
+      mkdirSync(dirname(options.logPath), { recursive: true });
+      // A bundle already there belongs to an earlier run, which the start clears first.
+      if (mkdirSync(bundleDir, { recursive: true }) === undefined) return;
+      const persistReady = mkdir(this.persistDir(id), { recursive: true });
+      persistReady.catch(() => undefined);
+      const monitor = spawnWaitingMonitor(this.monitorLaunch(options), this.createTimeoutMs);
+      const timer = setTimeout(() => void this.dropPrepared(id), PREPARED_RUN_MS);
+      timer.unref();
+      this.prepared.set(id, { monitor, options, persistReady, timer });
+    } catch {
+      // The start makes its own.
+    }
+  }
+
+  /** Drops the monitor prepared for ID (if any) and what it made; starts wait for that. */
+  private dropPrepared(id: string): Promise<void> {
+    const entry = this.prepared.get(id);
+    if (!entry) return this.dropping.get(id) ?? Promise.resolve();
+    this.prepared.delete(id);
+    clearTimeout(entry.timer);
+    const dropping = (async () => {
+      await entry.monitor.abandon();
+      const monitorPid = await readPid(join(entry.options.bundleDir, 'conmon.pid'));
+      if (monitorPid !== undefined) await this.stopMonitor(monitorPid, id);
+      await this.removeMonitorFiles(id, entry.options.bundleDir);
+      await rm(entry.options.bundleDir, { recursive: true, force: true });
+    })()
+      .catch(() => undefined)
+      .finally(() => this.dropping.delete(id));
+    this.dropping.set(id, dropping);
+    return dropping;
+  }
+
+  /** Drops every prepared monitor: the daemon is shutting down. */
+  async dropPreparedRuns(): Promise<void> {
+    await Promise.all([...this.prepared.keys()].map((id) => this.dropPrepared(id)));
+  }
+
+  private monitorLaunch(options: RunOptions): MonitorLaunch {
+    const { id, bundleDir } = options;
+    return {
+      conmonPath: this.conmonPath,
+      runcPath: this.runcPath,
+      runcRoot: this.runcRoot,
+      id,
+      bundleDir,
+      conmonPidFile: join(bundleDir, 'conmon.pid'),
+      containerPidFile: join(bundleDir, 'pidfile'),
+      logPath: options.logPath,
+      noLog: options.noLog === true,
+      exitDir: this.exitDir,
+      persistDir: this.persistDir(id),
+      socketDir: join(this.execRoot, 'socket'),
+      tty: options.tty,
+      openStdin: options.openStdin,
+      leaveStdinOpen: options.stdinOnce === false,
+    };
+  }
+
+  /** The prepared monitor for this start, if one was made with the same options and is alive. */
+  private async takePrepared(options: RunOptions): Promise<{ monitor: WaitingMonitor; persistReady: Promise<unknown> } | undefined> {
+    const entry = this.prepared.get(options.id);
+    if (!entry) return undefined;
+    const same = (Object.keys(options) as Array<keyof RunOptions>).every((k) => options[k] === entry.options[k]);
+    if (same) {
+      this.prepared.delete(options.id);
+      clearTimeout(entry.timer);
+      if (await entry.monitor.ready) return entry;
+      // It failed on its way up: cleared like an unused one, and this start makes its own.
+      this.prepared.set(options.id, entry);
+    }
+    await this.dropPrepared(options.id);
+    return undefined;
+  }
+
+  /**
    * The monitor's directories and files, then the monitor itself; config.json is written before
-   * the runtime runs (with --run: handed to the runtime waiting for it, see launchMonitor).
+   * the runtime runs (with --run: handed to the runtime waiting for it, see spawnWaitingMonitor).
    */
   private async startMonitor(
     options: RunOptions,
     config: { spec: object } | { specReady: () => Promise<object>; beforeStart: () => Promise<void> },
   ): Promise<{ report: MonitorReport; monitorPid: number | undefined }> {
     const { id, bundleDir } = options;
-    const persistDir = this.persistDir(id);
-    const socketDir = join(this.execRoot, 'socket');
     const configPath = join(bundleDir, 'config.json');
-    // Synchronously, the few syscalls these take: queued on the thread pool they would wait
-    // behind the preparation's mount and namespace work, and the monitor (then runc) with them.
-    // The exec root's shared directories are made once per daemon.
-    this.ensureRootsSync();
-    mkdirSync(dirname(options.logPath), { recursive: true });
-    // A restarted container reuses its id and bundle: stale exit records would read as a new
-    // exit, so they go (the persist dir with them). A bundle made just now has none: a delete
-    // removes the monitor's files before the bundle.
-    if (mkdirSync(bundleDir, { recursive: true }) === undefined) await this.removeMonitorFiles(id, bundleDir);
-    // The monitor writes there only at an OOM kill or the exit: the directory is made while the
-    // monitor starts, and waited for before the container's process can run.
-    const persistReady = mkdir(persistDir, { recursive: true });
-    persistReady.catch(() => undefined);
     // config.json is written afresh by every start, and nothing reads it before this write is
     // over, so no fsync (the exec root doesn't outlive a reboot). It is renamed into place: with
-    // --run, what it replaces is the monitor's link to the start pipe (see launchMonitor).
+    // --run, what it replaces is the monitor's link to the start pipe.
     const writeConfig = async (text: string): Promise<void> => {
       const temp = `${configPath}.next`;
       await writeFile(temp, text);
       await rename(temp, configPath);
     };
-    if ('spec' in config) await Promise.all([writeConfig(JSON.stringify(config.spec)), persistReady]);
-    // With --run the runtime reads the spec from the start pipe; the file is for later execs,
-    // written meanwhile and waited for before the start answers.
+    const prepared = 'specReady' in config ? await this.takePrepared(options) : undefined;
+    let persistReady: Promise<unknown>;
+    if (prepared) {
+      persistReady = prepared.persistReady;
+    } else {
+      await this.dropping.get(id);
+      // Synchronously, the few syscalls these take: queued on the thread pool they would wait
+      // behind the preparation's mount and namespace work, and the monitor (then runc) with
+      // them. The exec root's shared directories are made once per daemon.
+      this.ensureRootsSync();
+      mkdirSync(dirname(options.logPath), { recursive: true });
+      // A restarted container reuses its id and bundle: stale exit records would read as a new
+      // exit, so they go (the persist dir with them). A bundle made just now has none: a delete
+      // removes the monitor's files before the bundle.
+      if (mkdirSync(bundleDir, { recursive: true }) === undefined) await this.removeMonitorFiles(id, bundleDir);
+      // The monitor writes there only at an OOM kill or the exit: the directory is made while
+      // the monitor starts, and waited for before the container's process can run.
+      persistReady = mkdir(this.persistDir(id), { recursive: true });
+      persistReady.catch(() => undefined);
+    }
+    if ('spec' in config) {
+      await Promise.all([writeConfig(JSON.stringify(config.spec)), persistReady]);
+      return launchMonitor(this.monitorLaunch(options), this.createTimeoutMs);
+    }
+    // The runtime reads the spec from the start pipe; the file is for later execs, written
+    // meanwhile and waited for before the start answers.
     let configWritten: Promise<void> = Promise.resolve();
-    const beforeStart =
-      'specReady' in config
-        ? async (): Promise<string> => {
-            const spec = JSON.stringify(await config.specReady());
-            configWritten = writeConfig(spec);
-            configWritten.catch(() => undefined);
-            await Promise.all([persistReady, config.beforeStart()]);
-            return spec;
-          }
-        : undefined;
-    const launched = await launchMonitor(
-      {
-        conmonPath: this.conmonPath,
-        runcPath: this.runcPath,
-        runcRoot: this.runcRoot,
-        id,
-        bundleDir,
-        conmonPidFile: join(bundleDir, 'conmon.pid'),
-        containerPidFile: join(bundleDir, 'pidfile'),
-        logPath: options.logPath,
-        noLog: options.noLog === true,
-        exitDir: this.exitDir,
-        persistDir,
-        socketDir,
-        tty: options.tty,
-        openStdin: options.openStdin,
-        leaveStdinOpen: options.stdinOnce === false,
-        ...(beforeStart ? { beforeStart } : {}),
-      },
-      this.createTimeoutMs,
-    );
+    const beforeStart = async (): Promise<string> => {
+      const spec = JSON.stringify(await config.specReady());
+      configWritten = writeConfig(spec);
+      configWritten.catch(() => undefined);
+      await Promise.all([persistReady, config.beforeStart()]);
+      return spec;
+    };
+    const monitor = prepared?.monitor ?? spawnWaitingMonitor(this.monitorLaunch(options), this.createTimeoutMs);
+    const launched = await monitor.go(beforeStart);
     await configWritten;
     return launched;
   }
@@ -296,7 +379,7 @@ export class RuncDriver implements RuntimeDriver {
     this.checkId(id);
     const pending = this.deleting.get(id);
     if (pending) return pending;
-    const deleting = this.deleteNow(id, force).finally(() => {
+    const deleting = this.dropPrepared(id).then(() => this.deleteNow(id, force)).finally(() => {
       if (this.deleting.get(id) === deleting) this.deleting.delete(id);
     });
     this.deleting.set(id, deleting);

@@ -111,6 +111,13 @@ export interface RuntimeDriver {
    * can attach, before anything of the container has run.
    */
   run?(options: RunOptions, steps: RunSteps): Promise<{ pid: number; monitorPid: number }>;
+  /**
+   * A hint that run() with these options comes next (a container just created): the monitor and
+   * the runtime may start now and wait for the spec. Never fails; unused, they go by themselves.
+   */
+  prepareRun?(options: RunOptions): void;
+  /** Drops what prepareRun started and no run() used (shutdown). */
+  dropPreparedRuns?(): Promise<void>;
   /** Signal by name ("SIGTERM", "TERM", "KILL") or number. */
   kill(id: string, signal: string | number): Promise<void>;
   /** undefined when runc no longer knows the container. */

@@ -2,11 +2,12 @@
  * The start path's shortcuts, each against a real berthd: an --rm container's overlay is
  * mounted volatile (and only its), the monitor starting while the container is prepared still
  * reports a preparation's own failure and leaves nothing behind, and networking writes /etc
- * files for every network mode now that the lifecycle leaves hosts and resolv.conf to it.
+ * files for every network mode now that the lifecycle leaves hosts and resolv.conf to it; a
+ * created container's monitor and runc come up ahead of its start, waiting for the spec.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { importBusybox } from '../helpers/images.js';
@@ -103,5 +104,48 @@ describe('start path', { timeout: 600_000 }, () => {
     const host = await d.berth(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/resolv.conf']);
     assert.equal(host.code, 0, describeResult('run host', host));
     assert.equal(host.stdout, readFileSync('/etc/resolv.conf', 'utf8'), 'host mode shares the host\'s resolv.conf');
+  });
+
+  it('a created container\'s monitor and runc wait for its start, which uses them; rm, or no start within 5 s, drops them', T, async () => {
+    const waiting = (id: string): { monitor: number[]; runc: number[] } => {
+      const found = processesMentioning(id);
+      return {
+        monitor: found.filter((p) => processName(p.pid) === 'berth-monitor').map((p) => p.pid),
+        runc: found.filter((p) => processName(p.pid) === 'runc').map((p) => p.pid),
+      };
+    };
+    const bundle = (id: string): string => `${d.execRoot}/bundles/${id}`;
+
+    const used = expectOk('create', await d.berth(['create', 'busybox', 'sh', '-c', 'echo prepared; exec sleep 30'])).trim();
+    const before = await waitFor(() => {
+      const w = waiting(used);
+      return w.monitor.length === 1 && w.runc.length === 1 ? w : undefined;
+    });
+    assert.ok(before, 'a monitor and a runc wait for the start');
+    // runc waits on its spec: config.json is the monitor's end of the start pipe.
+    assert.match(readlinkSync(`${bundle(used)}/config.json`), new RegExp(`^/proc/${before.monitor[0]}/fd/\\d+$`));
+    expectOk('start', await d.berth(['start', used]));
+    const record = JSON.parse(readFileSync(`${d.execRoot}/monitors/${used}.json`, 'utf8')) as { monitorPid: number };
+    assert.equal(record.monitorPid, before.monitor[0], 'the start used the monitor made at create');
+    // Later execs read the spec from the file renamed over the link.
+    assert.equal(JSON.parse(readFileSync(`${bundle(used)}/config.json`, 'utf8')).process.args.at(-1), 'echo prepared; exec sleep 30');
+    assert.equal((await d.berth(['exec', used, 'echo', 'exec ok'])).stdout, 'exec ok\n');
+    assert.equal(await waitFor(async () => ((await d.berth(['logs', used])).stdout === 'prepared\n' ? true : undefined)), true);
+    expectOk('rm -f', await d.berth(['rm', '-f', used]));
+
+    const removed = expectOk('create', await d.berth(['create', 'busybox', 'true'])).trim();
+    assert.ok(await waitFor(() => waiting(removed).runc.length === 1 || undefined));
+    expectOk('rm', await d.berth(['rm', removed]));
+    assert.deepEqual(waiting(removed), { monitor: [], runc: [] }, 'rm took the waiting monitor and runc');
+    assert.equal(existsSync(bundle(removed)), false, 'and their bundle');
+
+    const late = expectOk('create', await d.berth(['create', 'busybox', 'echo', 'late'])).trim();
+    assert.ok(await waitFor(() => waiting(late).runc.length === 1 || undefined));
+    const dropped = await waitFor(() => (waiting(late).monitor.length === 0 && waiting(late).runc.length === 0 && !existsSync(bundle(late))) || undefined, { timeoutMs: 15_000 });
+    assert.ok(dropped, 'unused for 5 s, the monitor, runc and bundle went');
+    const lateStart = await d.berth(['start', '-a', late]);
+    assert.equal(lateStart.stdout, 'late\n', describeResult('start -a after the drop', lateStart));
+    expectOk('rm', await d.berth(['rm', late]));
+    assert.equal(existsSync(bundle(late)), false);
   });
 });

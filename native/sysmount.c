@@ -24,15 +24,19 @@
  *   umount2(target, flags) -> Promise<void>
  *   removeTree(path) -> Promise<void>      (a missing path is not an error)
  *   x32Syscalls() -> boolean | undefined   (see src/sys/abi.ts)
+ *   sealedCopy(path, name) -> fd           (see src/runtime/runtime-binary.ts)
  */
 #define NAPI_VERSION 8
+#define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -267,12 +271,64 @@ static napi_value js_x32_syscalls(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * A sealed memfd (no write, grow, shrink or further seals) holding a copy of the file at PATH:
+ * runc run from such a copy knows it cannot be overwritten through /proc/self/exe by a
+ * container (CVE-2019-5736) and skips making its own copy at every start. Synchronous: done
+ * once at start-up. Close-on-exec: it is reached through /proc/PID/fd/N, never inherited.
+ */
+static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char path[4096], name[64];
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len == 0 || len >= sizeof path - 1 ||
+      napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len) != napi_ok || len == 0 || len >= sizeof name - 1) {
+    napi_throw_type_error(env, NULL, "sealedCopy(path, name): bad arguments");
+    return NULL;
+  }
+  int src = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int fd = -1, err = 0;
+  if (src < 0 || fstat(src, &st) < 0) {
+    err = errno;
+  } else if ((fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0) {
+    err = errno;
+  } else {
+    off_t offset = 0;
+    while (offset < st.st_size) {
+      ssize_t n = sendfile(fd, src, &offset, (size_t)(st.st_size - offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = n < 0 ? errno : EIO;
+        break;
+      }
+    }
+    if (!err && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
+  }
+  if (src >= 0) close(src);
+  if (err) {
+    if (fd >= 0) close(fd);
+    napi_value code, message, error;
+    napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &message);
+    napi_create_string_utf8(env, "ESEALEDCOPY", NAPI_AUTO_LENGTH, &code);
+    napi_create_error(env, code, message, &error);
+    napi_throw(env, error);
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL },
     { "removeTree", NULL, js_remove_tree, NULL, NULL, NULL, napi_default, NULL },
     { "x32Syscalls", NULL, js_x32_syscalls, NULL, NULL, NULL, napi_default, NULL },
+    { "sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

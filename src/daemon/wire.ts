@@ -10,6 +10,7 @@ import { ImageStore } from '../image/store.js';
 import { ContainerLayers } from '../snapshot/container-layers.js';
 import { RuncDriver } from '../runtime/driver.js';
 import { buildSpec } from '../runtime/spec.js';
+import { sealedRuntimePath } from '../runtime/runtime-binary.js';
 import { resolveUser } from '../runtime/user.js';
 import { classifyStartError } from '../runtime/start-error.js';
 import { runcExecProbe } from '../runtime/probe.js';
@@ -43,7 +44,7 @@ export async function openDaemon(config: DaemonConfig, debug: (message: string) 
   const imageRoot = join(config.dataRoot, 'image');
   const images = await ImageStore.open(imageRoot);
   const layers = new ContainerLayers(join(config.dataRoot, 'overlay'));
-  const runtime = new RuncDriver({ execRoot: config.execRoot, runcPath: config.runcPath, conmonPath: config.conmonPath });
+  const runtime = new RuncDriver({ execRoot: config.execRoot, runcPath: sealedRuntimePath(config.runcPath, config.execRoot, debug), conmonPath: config.conmonPath });
   const store = await ContainerStore.open(join(config.dataRoot, 'containers'));
   const bundleRoot = join(config.execRoot, 'bundles');
   const attach = new AttachService((id) => runtime.attachSocketPath(id));

@@ -122,6 +122,9 @@ describe('start path', { timeout: 600_000 }, () => {
       return w.monitor.length === 1 && w.runc.length === 1 ? w : undefined;
     });
     assert.ok(before, 'a monitor and a runc wait for the start');
+    // runc runs from berthd's sealed copy of it (so runc init skips copying itself), under its own name.
+    assert.match(readlinkSync(`/proc/${before.runc[0]}/exe`), /^\/memfd:runc/);
+    assert.match(readlinkSync(`${d.execRoot}/runtime/runc`), /^\/proc\/\d+\/fd\/\d+$/);
     // runc waits on its spec: config.json is the monitor's end of the start pipe.
     assert.match(readlinkSync(`${bundle(used)}/config.json`), new RegExp(`^/proc/${before.monitor[0]}/fd/\\d+$`));
     expectOk('start', await d.berth(['start', used]));

@@ -132,12 +132,18 @@ export class NetworkHook implements ContainerHook {
     return this.net.overlay.allocateAddress(network, owner, req.IPAMConfig?.IPv4Address || undefined);
   }
 
-  private async releaseAddress(network: NetworkRecord, owner: string): Promise<void> {
-    if (network.driver === 'overlay') await this.net.overlay?.releaseAddresses(network, owner);
+  private async releaseAddress(network: NetworkRecord, owner: string, waitForDisk = true): Promise<void> {
+    if (network.driver === 'overlay') {
+      await this.net.overlay?.releaseAddresses(network, owner);
+      return;
+    }
+    if (!release(network, owner)) return;
     // A release lost to a power cut is harmless: start-up drops addresses whose container is
     // gone. So the file is never torn, but its rename isn't waited for (one fsync fewer on the
     // path every `run --rm` waits on).
-    else if (release(network, owner)) await this.store.save(network, 'contents');
+    const saved = this.store.save(network, 'contents');
+    if (waitForDisk) await saved;
+    else saved.catch((err) => this.net.debug(`network ${network.name}: ${errorMessage(err)}`));
   }
 
   /** host/none containers show their predefined network in inspect, without an address. */
@@ -467,9 +473,11 @@ export class NetworkHook implements ContainerHook {
       ...(state.hostVeths ?? []).map((veth) => detachLink(veth).catch(() => undefined)),
       sandboxKey ? removeNetns(sandboxKey).catch((err) => this.net.debug(`netns ${sandboxKey}: ${errorMessage(err)}`)) : undefined,
       // An --rm container whose removal follows never runs again: its addresses go now, beside
-      // the rest, rather than as one more step before the removal answers. The address's MAC
-      // is derived from it, so a new container taking it at once meets no stale neighbour entry.
-      options.removing ? this.releaseAddresses(record) : undefined,
+      // the rest, rather than as one more step before the removal answers, and the removal
+      // doesn't wait for the file (start-up drops addresses whose container is gone). The
+      // address's MAC is derived from it, so a new container taking it at once meets no stale
+      // neighbour entry.
+      options.removing ? this.releaseAddresses(record, { waitForDisk: false }) : undefined,
     ]);
     state.hostVeths = [];
     state.interfaces = {};
@@ -481,11 +489,15 @@ export class NetworkHook implements ContainerHook {
     await this.releaseAddresses(record);
   }
 
-  /** Returns the container's addresses to their networks (none left: nothing is written). */
-  private async releaseAddresses(record: ContainerRecord): Promise<void> {
+  /**
+   * Returns the container's addresses to their networks (none left: nothing is written). In
+   * memory at once; without waitForDisk a bridge network's file is written behind (saves of one
+   * network are ordered, and shutdown waits for them).
+   */
+  private async releaseAddresses(record: ContainerRecord, options: { waitForDisk: boolean } = { waitForDisk: true }): Promise<void> {
     for (const endpoint of Object.values(record.network?.endpoints ?? {})) {
       const network = this.store.tryGet(endpoint.NetworkID);
-      if (network) await this.releaseAddress(network, record.id);
+      if (network) await this.releaseAddress(network, record.id, options.waitForDisk);
     }
   }
 

@@ -445,6 +445,7 @@ export class NetworkService {
    * because those containers keep serving (live restore).
    */
   async shutdown(): Promise<void> {
+    await this.store.flush();
     for (const listener of this.dnsListeners.values()) listener.close();
     this.dnsListeners.clear();
     for (const { held } of this.heldPorts.values()) for (const h of held) h.close();

@@ -11,6 +11,9 @@ export class NetworkStore {
   /** Overlay networks: the cluster store's, mirrored here and never written to disk. */
   private readonly global = new Map<string, NetworkRecord>();
 
+  /** Each network's file writes, one after the other (see save). */
+  private readonly writes = new Map<string, Promise<void>>();
+
   private constructor(private readonly root: string) {}
 
   static async open(root: string): Promise<NetworkStore> {
@@ -50,13 +53,30 @@ export class NetworkStore {
     return record;
   }
 
+  /**
+   * Writes the network's file. Writes of one network go one after the other, each of the record
+   * as it is when its turn comes: two allocations saved at once could otherwise rename their
+   * files in the wrong order and leave the older content on disk.
+   */
   async save(record: NetworkRecord, durability: Durability = 'full'): Promise<void> {
     if (record.driver === 'overlay') {
       this.global.set(record.id, record);
       return;
     }
-    await atomicWriteJson(join(this.root, `${record.id}.json`), record, durability);
+    const previous = this.writes.get(record.id) ?? Promise.resolve();
+    const write = previous.catch(() => undefined).then(() => atomicWriteJson(join(this.root, `${record.id}.json`), record, durability));
+    this.writes.set(record.id, write);
+    void write.then(
+      () => this.writes.get(record.id) === write && this.writes.delete(record.id),
+      () => this.writes.get(record.id) === write && this.writes.delete(record.id),
+    );
+    await write;
     this.byId.set(record.id, record);
+  }
+
+  /** Resolves once every write begun so far is over (shutdown). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.writes.values()]);
   }
 
   async delete(id: string): Promise<void> {

@@ -10,6 +10,10 @@ import { buildReply, parseQuery, TYPE_A } from '../../src/network/dnsmsg.js';
 import { linkEnv } from '../../src/network/links.js';
 import { wantedBindings } from '../../src/network/ports.js';
 import type { NetworkRecord } from '../../src/network/types.js';
+import { NetworkStore } from '../../src/network/store.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('-p grammar: ports, ip, ranges, protocols and docker errors', () => {
   assert.deepEqual(parsePublish('8080:80'), [{ key: '80/tcp', hostIp: '', hostPort: '8080' }]);
@@ -99,4 +103,27 @@ test('link environment follows docker', () => {
     'MY_DB_PORT_5432_TCP=tcp://10.0.0.3:5432', 'MY_DB_PORT_5432_TCP_ADDR=10.0.0.3', 'MY_DB_PORT_5432_TCP_PORT=5432', 'MY_DB_PORT_5432_TCP_PROTO=tcp',
     'MY_DB_NAME=/app/db', 'MY_DB_ENV_PW=x',
   ]);
+});
+
+test('NetworkStore: saves of one network land in call order, so the file ends with the last allocation', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-netstore-'));
+  try {
+    const store = await NetworkStore.open(dir);
+    const n = network('10.9.0.0/24', '10.9.0.1');
+    // Each save is begun before the previous one finished, as concurrent creates and removals do.
+    const saves: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      allocate(n, `c${i}`);
+      if (i % 3 === 0) release(n, `c${i - 1}`);
+      saves.push(store.save(n, i % 2 ? 'contents' : 'full'));
+    }
+    await Promise.all(saves);
+    await store.flush();
+    const onDisk = JSON.parse(readFileSync(join(dir, `${n.id}.json`), 'utf8')) as NetworkRecord;
+    assert.deepEqual(onDisk.allocations, JSON.parse(JSON.stringify(n.allocations)));
+    assert.equal(Object.keys(onDisk.allocations).length, 40 - 13);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temp file left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -66,10 +66,10 @@ export class NetworkStore {
     const previous = this.writes.get(record.id) ?? Promise.resolve();
     const write = previous.catch(() => undefined).then(() => atomicWriteJson(join(this.root, `${record.id}.json`), record, durability));
     this.writes.set(record.id, write);
-    void write.then(
-      () => this.writes.get(record.id) === write && this.writes.delete(record.id),
-      () => this.writes.get(record.id) === write && this.writes.delete(record.id),
-    );
+    const forget = (): void => {
+      if (this.writes.get(record.id) === write) this.writes.delete(record.id);
+    };
+    write.then(forget, forget);
     await write;
     this.byId.set(record.id, record);
   }

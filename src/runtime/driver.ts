@@ -193,16 +193,13 @@ export class RuncDriver implements RuntimeDriver {
    * hands over the spec; unused, they are dropped (a kill: runc dies with its monitor).
    */
   prepareRun(options: RunOptions): void {
-    const { id, bundleDir } = options;
+    const { id } = options;
     this.checkId(id);
     if (!this.run || this.prepared.has(id) || this.dropping.has(id) || this.prepared.size >= MAX_PREPARED_RUNS) return;
     try {
-      this.ensureRootsSync();
-      mkdirSync(dirname(options.logPath), { recursive: true });
       // A bundle already there belongs to an earlier run, which the start clears first.
-      if (mkdirSync(bundleDir, { recursive: true }) === undefined) return;
-      const persistReady = mkdir(this.persistDir(id), { recursive: true });
-      persistReady.catch(() => undefined);
+      if (!this.makeMonitorDirs(options)) return;
+      const persistReady = this.makePersistDir(id);
       const monitor = spawnWaitingMonitor(this.monitorLaunch(options), this.createTimeoutMs);
       const timer = setTimeout(() => void this.dropPrepared(id), PREPARED_RUN_MS);
       timer.unref();
@@ -236,6 +233,28 @@ export class RuncDriver implements RuntimeDriver {
     await Promise.all([...this.prepared.keys()].map((id) => this.dropPrepared(id)));
   }
 
+  /**
+   * The directories the monitor needs before it starts; true when the bundle was made just now.
+   * Synchronously, the few syscalls these take: queued on the thread pool they would wait behind
+   * the preparation's mount and namespace work, and the monitor (then runc) with them. The exec
+   * root's shared directories are made once per daemon.
+   */
+  private makeMonitorDirs(options: RunOptions): boolean {
+    this.ensureRootsSync();
+    mkdirSync(dirname(options.logPath), { recursive: true });
+    return mkdirSync(options.bundleDir, { recursive: true }) !== undefined;
+  }
+
+  /**
+   * The monitor writes there only at an OOM kill or the exit: the directory is made while the
+   * monitor starts, and waited for before the container's process can run.
+   */
+  private makePersistDir(id: string): Promise<unknown> {
+    const made = mkdir(this.persistDir(id), { recursive: true });
+    made.catch(() => undefined);
+    return made;
+  }
+
   private monitorLaunch(options: RunOptions): MonitorLaunch {
     const { id, bundleDir } = options;
     return {
@@ -262,15 +281,15 @@ export class RuncDriver implements RuntimeDriver {
     const entry = this.prepared.get(options.id);
     if (!entry) return undefined;
     const same = (Object.keys(options) as Array<keyof RunOptions>).every((k) => options[k] === entry.options[k]);
-    if (same) {
-      this.prepared.delete(options.id);
-      clearTimeout(entry.timer);
-      if (await entry.monitor.ready) return entry;
-      // It failed on its way up: cleared like an unused one, and this start makes its own.
-      this.prepared.set(options.id, entry);
+    // One that failed on its way up (or timed out meanwhile) is cleared like an unused one, and
+    // this start makes its own.
+    if (!same || !(await entry.monitor.ready) || this.prepared.get(options.id) !== entry) {
+      await this.dropPrepared(options.id);
+      return undefined;
     }
-    await this.dropPrepared(options.id);
-    return undefined;
+    this.prepared.delete(options.id);
+    clearTimeout(entry.timer);
+    return entry;
   }
 
   /**
@@ -297,19 +316,11 @@ export class RuncDriver implements RuntimeDriver {
       persistReady = prepared.persistReady;
     } else {
       await this.dropping.get(id);
-      // Synchronously, the few syscalls these take: queued on the thread pool they would wait
-      // behind the preparation's mount and namespace work, and the monitor (then runc) with
-      // them. The exec root's shared directories are made once per daemon.
-      this.ensureRootsSync();
-      mkdirSync(dirname(options.logPath), { recursive: true });
       // A restarted container reuses its id and bundle: stale exit records would read as a new
       // exit, so they go (the persist dir with them). A bundle made just now has none: a delete
       // removes the monitor's files before the bundle.
-      if (mkdirSync(bundleDir, { recursive: true }) === undefined) await this.removeMonitorFiles(id, bundleDir);
-      // The monitor writes there only at an OOM kill or the exit: the directory is made while
-      // the monitor starts, and waited for before the container's process can run.
-      persistReady = mkdir(this.persistDir(id), { recursive: true });
-      persistReady.catch(() => undefined);
+      if (!this.makeMonitorDirs(options)) await this.removeMonitorFiles(id, bundleDir);
+      persistReady = this.makePersistDir(id);
     }
     if ('spec' in config) {
       await Promise.all([writeConfig(JSON.stringify(config.spec)), persistReady]);
